@@ -1,0 +1,79 @@
+//! oemgate-api: the Enode-style REST API, as an axum [`Router`].
+//!
+//! Layout:
+//! - [`auth`]: OAuth2 client credentials (`POST /oauth2/token`), API clients, bearer checks.
+//! - [`problem`]: `application/problem+json` errors; the only place that picks HTTP status
+//!   codes for failures.
+//! - [`version`]: the `Enode-Version` header (request override, response echo).
+//! - [`pagination`]: `after` / `before` / `pageSize` query parameters and the list envelope.
+//! - [`devices`]: device resources read from the store's snapshots (a GET never calls a vendor).
+//! - [`health`]: `/health/ready`.
+//!
+//! Every handler reads through `Arc<dyn Store>`; nothing here knows which backend is in use.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use oemgate_core::Clock;
+use oemgate_store::Store;
+
+pub mod auth;
+pub mod devices;
+pub mod health;
+pub mod pagination;
+pub mod problem;
+pub mod version;
+
+pub use auth::{ClientCredentials, create_client};
+pub use problem::Problem;
+
+/// The API versions this server speaks, newest first. The first is the default for new clients.
+pub const SUPPORTED_VERSIONS: &[&str] = &["2024-10-01"];
+
+/// Settings of the API.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Lifetime of issued access tokens.
+    pub token_ttl: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { token_ttl: Duration::from_secs(3600) }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The clock (token expiry).
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub config: ApiConfig,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").field("backend", &self.store.backend()).field("config", &self.config).finish()
+    }
+}
+
+/// The API router.
+pub fn router(state: ApiState) -> Router {
+    let authenticated = Router::new()
+        .route("/vehicles", get(devices::list_vehicles))
+        .route("/vehicles/{vehicle_id}", get(devices::get_vehicle))
+        .route("/users/{user_id}/vehicles", get(devices::list_user_vehicles))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
+    Router::new()
+        .route("/oauth2/token", post(auth::token))
+        .route("/health/ready", get(health::ready))
+        .merge(authenticated)
+        .fallback(problem::not_found_route)
+        .layer(axum::middleware::from_fn(version::echo_version))
+        .with_state(state)
+}

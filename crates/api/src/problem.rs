@@ -1,0 +1,90 @@
+//! RFC 9457 problem details, as the Enode-style API returns them.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A problem+json error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary.
+    pub title: String,
+    /// What exactly went wrong.
+    pub detail: String,
+    /// The HTTP status.
+    #[serde(skip)]
+    pub status: StatusCode,
+}
+
+const BASE: &str = "https://docs.enode.io/problems/";
+
+impl Problem {
+    fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self { kind: format!("{BASE}{slug}"), title: title.to_string(), detail: detail.into(), status }
+    }
+
+    /// 400: the request was malformed; `detail` names the field.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Payload validation failed", detail)
+    }
+
+    /// 401: missing, invalid or expired credentials.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+    }
+
+    /// 404: the entity does not exist (for this client).
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not Found", detail)
+    }
+
+    /// 503: a dependency (the store) is unavailable.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", "Service Unavailable", detail)
+    }
+
+    /// 500: something that should not happen.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server-error", "Server Error", detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<oemgate_store::StoreError> for Problem {
+    fn from(err: oemgate_store::StoreError) -> Self {
+        use oemgate_store::StoreError;
+        match err {
+            StoreError::InvalidCursor(cursor) => Problem::bad_request(format!("\"after\"/\"before\" cursor {cursor:?} is invalid")),
+            StoreError::NotFound(what) => Problem::not_found(what),
+            StoreError::Unavailable { .. } => {
+                tracing::error!(error = %err, "store unavailable");
+                Problem::unavailable("The data store is unavailable; retry with a randomized backoff.")
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                Problem::internal("A critical error has occurred.")
+            }
+        }
+    }
+}
+
+/// The fallback for unknown routes.
+pub async fn not_found_route() -> Problem {
+    Problem::not_found("No such route.")
+}

@@ -1,0 +1,304 @@
+//! Configuration: config/default.toml's structure, loaded with figment.
+//!
+//! Sources, later ones winning: the built-in defaults (the same values as
+//! config/default.toml), an optional `--config FILE`, then environment variables
+//! `OEMGATE_SECTION__KEY` (for example `OEMGATE_STORE__BACKEND=redis`). Every struct denies
+//! unknown keys, so a typo is an error that names the key instead of a silently ignored line.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use oemgate_core::ContextDelays;
+use oemgate_core::context::humanize;
+use oemgate_scheduler::{PlannerConfig, PollerConfig};
+use serde::{Deserialize, Serialize};
+
+/// The built-in defaults: config/default.toml, compiled in so the binary needs no files.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP API server.
+    pub server: ServerConfig,
+    /// The store backend.
+    pub store: StoreConfig,
+    /// API settings.
+    pub api: ApiSection,
+    /// Polling.
+    pub scheduler: SchedulerSection,
+    /// Logs.
+    pub telemetry: TelemetryConfig,
+    /// Vendor clouds.
+    pub vendors: VendorsConfig,
+    /// The vendor simulators (`oemgate sim`, `oemgate demo`).
+    pub sim: SimConfig,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// How long in-flight requests get to finish on shutdown.
+    #[serde(with = "humanize")]
+    pub shutdown_grace: Duration,
+}
+
+/// Which store backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In-process, nothing survives a restart.
+    Memory,
+    /// Redis (shared by several instances).
+    Redis,
+}
+
+/// `[store]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// "memory" or "redis".
+    pub backend: Backend,
+    /// Redis URL, for the redis backend.
+    pub redis_url: String,
+    /// Prefix of every Redis key.
+    pub key_prefix: String,
+}
+
+/// `[api]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Lifetime of access tokens.
+    #[serde(with = "humanize")]
+    pub token_ttl: Duration,
+}
+
+/// `[scheduler]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSection {
+    /// Freshness bounds per context.
+    pub delays: ContextDelays,
+    /// Allowance for the duration of one poll.
+    #[serde(with = "humanize")]
+    pub poll_latency: Duration,
+    /// Share of an interval taken off at random.
+    pub jitter: f64,
+    /// First retry delay after a failure.
+    #[serde(with = "humanize")]
+    pub error_backoff_base: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humanize")]
+    pub error_backoff_max: Duration,
+    /// Devices claimed per tick.
+    pub batch_size: usize,
+    /// Polls in flight per instance.
+    pub max_in_flight: usize,
+    /// How long a claimed device is leased.
+    #[serde(with = "humanize")]
+    pub lease: Duration,
+    /// First polls of new devices spread over this long.
+    #[serde(with = "humanize")]
+    pub startup_spread: Duration,
+    /// Time between ticks when idle.
+    #[serde(with = "humanize")]
+    pub tick: Duration,
+}
+
+impl SchedulerSection {
+    /// The poller settings.
+    pub fn poller(&self) -> PollerConfig {
+        PollerConfig {
+            planner: PlannerConfig {
+                delays: self.delays,
+                poll_latency: self.poll_latency,
+                jitter: self.jitter,
+                error_backoff_base: self.error_backoff_base,
+                error_backoff_max: self.error_backoff_max,
+            },
+            batch_size: self.batch_size,
+            max_in_flight: self.max_in_flight,
+            lease: self.lease,
+            startup_spread: self.startup_spread,
+            tick: self.tick,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[telemetry]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// "human" or "json".
+    pub log_format: LogFormat,
+    /// A tracing filter ("info", "oemgate=debug,info").
+    pub log_level: String,
+}
+
+/// `[vendors]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorsConfig {
+    /// Tesla Fleet API.
+    pub tesla: TeslaSection,
+}
+
+/// `[vendors.tesla]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeslaSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// Fleet API base URL (region specific).
+    pub api_base_url: String,
+    /// Token endpoint base URL.
+    pub auth_base_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
+}
+
+/// `[sim]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Address the simulators listen on (each vendor under its own path prefix).
+    pub listen: SocketAddr,
+    /// Seed of the simulated world.
+    pub seed: u64,
+    /// Vehicles in the synthetic fleet.
+    pub fleet: usize,
+    /// Time acceleration (1.0 = real time).
+    pub speed: f64,
+}
+
+/// A configuration problem, as one line naming the key or the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` if given, then `OEMGATE_SECTION__KEY` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::figment(file).and_then(|f| f.extract::<Config>().map_err(describe)).and_then(Config::validate)
+    }
+
+    fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Only double-underscore names are config keys; OEMGATE_DEMO_CLIENT_ID and friends
+        // belong to the CLI.
+        let env = Env::prefixed("OEMGATE_").filter(|key| key.as_str().contains("__")).split("__");
+        Ok(figment.merge(env))
+    }
+
+    /// Extracts a config from an in-memory TOML document layered over the defaults (tests).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Figment::from(Toml::string(DEFAULT_TOML))
+            .merge(Toml::string(text))
+            .extract::<Config>()
+            .map_err(describe)
+            .and_then(Config::validate)
+    }
+
+    /// The built-in defaults.
+    pub fn defaults() -> Result<Config, ConfigError> {
+        Self::from_toml("")
+    }
+
+    fn validate(self) -> Result<Config, ConfigError> {
+        let s = &self.scheduler;
+        if !(0.0..=0.5).contains(&s.jitter) {
+            return Err(ConfigError(format!("scheduler.jitter must be between 0 and 0.5, got {}", s.jitter)));
+        }
+        if s.batch_size == 0 || s.max_in_flight == 0 {
+            return Err(ConfigError("scheduler.batch_size and scheduler.max_in_flight must be at least 1".into()));
+        }
+        if !(self.sim.speed.is_finite() && self.sim.speed > 0.0) {
+            return Err(ConfigError(format!("sim.speed must be a positive number, got {}", self.sim.speed)));
+        }
+        if self.store.backend == Backend::Redis && !self.store.redis_url.starts_with("redis") {
+            return Err(ConfigError(format!(
+                "store.redis_url must be a redis:// or rediss:// URL, got {:?}",
+                self.store.redis_url
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// One line for the first figment error: what is wrong, with the key and where it came from.
+fn describe(err: figment::Error) -> ConfigError {
+    let first = err.into_iter().next();
+    match first {
+        Some(e) => {
+            let key = if e.path.is_empty() { String::new() } else { format!(" (key `{}`)", e.path.join(".")) };
+            let source = e.metadata.as_ref().map(|m| {
+                let from = e.metadata.as_ref().and_then(|m| m.source.as_ref()).map(|s| format!(" {s}")).unwrap_or_default();
+                format!(" in {}{from}", m.name)
+            });
+            ConfigError(format!("invalid configuration: {}{key}{}", e.kind, source.unwrap_or_default()))
+        }
+        None => ConfigError("invalid configuration".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_match_the_contract() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.scheduler.delays, ContextDelays::default());
+        assert_eq!(config.store.backend, Backend::Memory);
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("[scheduler]\nchargin = \"2m\"\n").unwrap_err().to_string();
+        assert!(err.contains("chargin"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn malformed_duration_is_named() {
+        let err = Config::from_toml("[scheduler.delays]\ncharging = \"2 minutes\"\n").unwrap_err().to_string();
+        assert!(err.contains("scheduler.delays.charging"), "{err}");
+        assert!(err.contains("unknown unit"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        assert!(Config::from_toml("[scheduler]\njitter = 2.0\n").unwrap_err().to_string().contains("scheduler.jitter"));
+        assert!(Config::from_toml("[sim]\nspeed = 0.0\n").unwrap_err().to_string().contains("sim.speed"));
+    }
+}

@@ -1,0 +1,20 @@
+//! oemgate-scheduler: decides when each device is read and runs the reads.
+//!
+//! Layout:
+//! - [`planner`]: pure functions. Which [`PollContext`](oemgate_core::PollContext) an
+//!   observation puts a device in, and when its next poll is due so that a change is seen
+//!   within the context's bound.
+//! - [`diff`]: pure functions over resource JSON: which fields changed between two snapshots,
+//!   and how a sleeping vehicle's partial read merges into its last known state.
+//! - [`poller`]: the I/O edge. Claims due devices from the store's schedule, calls the
+//!   vendor adapter, stores the snapshot, appends change events and reschedules.
+//!
+//! The scheduler owns retries: adapters classify errors, the poller decides what to do
+//! (refresh credentials on `AuthExpired`, honour `retry_after`, back off after errors).
+
+pub mod diff;
+pub mod planner;
+pub mod poller;
+
+pub use planner::{Planner, PlannerConfig, detect_context};
+pub use poller::{Adapters, PollOutcome, Poller, PollerConfig, PollerStats, SchedulerError, TickReport};
