@@ -33,7 +33,9 @@ pub struct ClientCredentials {
 
 impl std::fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,7 +110,9 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let body = serde_json::json!({"error": error, "error_description": description});
     let mut response = (status, axum::Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic"));
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic"));
     }
     response
 }
@@ -130,28 +134,58 @@ pub async fn token(
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "expected an application/x-www-form-urlencoded body");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "expected an application/x-www-form-urlencoded body",
+        );
     };
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
-        Some(_) => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "only client_credentials is supported"),
-        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required"),
+        Some(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            );
+        }
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is required",
+            );
+        }
     }
-    let credentials = basic_credentials(&headers).or_else(|| Some((form.client_id?, form.client_secret?)));
+    let credentials =
+        basic_credentials(&headers).or_else(|| Some((form.client_id?, form.client_secret?)));
     let Some((client_id, secret)) = credentials else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication is required");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication is required",
+        );
     };
     let client = match state.store.get_client(&client_id).await {
         Ok(client) => client,
         Err(err) => return Problem::from(err).into_response(),
     };
     let Some(client) = client.filter(|c| constant_time_eq(&c.secret_hash, &hash(&secret))) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong secret");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        );
     };
     let access_token = random_token();
     let now = state.clock.now();
-    let ttl = chrono::Duration::from_std(state.config.token_ttl).unwrap_or(chrono::Duration::hours(1));
-    let stored = AccessToken { token_hash: hash(&access_token), client_id: client.client_id, expires_at: now + ttl };
+    let ttl =
+        chrono::Duration::from_std(state.config.token_ttl).unwrap_or(chrono::Duration::hours(1));
+    let stored = AccessToken {
+        token_hash: hash(&access_token),
+        client_id: client.client_id,
+        expires_at: now + ttl,
+    };
     if let Err(err) = state.store.put_token(stored).await {
         return Problem::from(err).into_response();
     }
@@ -165,7 +199,11 @@ pub async fn token(
 }
 
 /// Middleware: lets the request through only with a valid, unexpired bearer token.
-pub async fn require_bearer(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+pub async fn require_bearer(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -181,7 +219,8 @@ pub async fn require_bearer(State(state): State<ApiState>, mut request: Request,
             request.extensions_mut().insert(ClientId(stored.client_id));
             next.run(request).await
         }
-        Ok(None) => Problem::unauthorized("The request contained an invalid or expired token.").into_response(),
+        Ok(None) => Problem::unauthorized("The request contained an invalid or expired token.")
+            .into_response(),
         Err(err) => Problem::from(err).into_response(),
     }
 }
@@ -193,7 +232,10 @@ mod tests {
     #[test]
     fn basic_auth_parses_and_rejects_garbage() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode("id:se:cret")).parse().unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {}", STANDARD.encode("id:se:cret")).parse().unwrap(),
+        );
         assert_eq!(basic_credentials(&headers), Some(("id".into(), "se:cret".into())));
         headers.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert_eq!(basic_credentials(&headers), None);

@@ -22,12 +22,20 @@ fn envelope(page: Page<Snapshot>) -> Json<Paginated<Value>> {
     })
 }
 
-async fn list(state: &ApiState, filter: DeviceFilter, q: PageQuery) -> Result<Json<Paginated<Value>>, Problem> {
+async fn list(
+    state: &ApiState,
+    filter: DeviceFilter,
+    q: PageQuery,
+) -> Result<Json<Paginated<Value>>, Problem> {
     let page = state.store.list_snapshots(&filter, &q.to_request()?).await?;
     Ok(envelope(page))
 }
 
-async fn get_one(state: &ApiState, device_type: VendorType, id: &str) -> Result<Json<Value>, Problem> {
+async fn get_one(
+    state: &ApiState,
+    device_type: VendorType,
+    id: &str,
+) -> Result<Json<Value>, Problem> {
     let noun = device_type.as_str();
     match state.store.get_snapshot(id).await? {
         Some(snapshot) if snapshot.device_type == device_type => Ok(Json(snapshot.resource)),
@@ -55,6 +63,9 @@ pub async fn list_user_vehicles(
 }
 
 /// `GET /vehicles/{vehicleId}`
-pub async fn get_vehicle(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, Problem> {
+pub async fn get_vehicle(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
     get_one(&state, VendorType::Vehicle, &id).await
 }

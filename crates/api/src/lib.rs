@@ -7,7 +7,7 @@
 //! - [`version`]: the `Enode-Version` header (request override, response echo).
 //! - [`pagination`]: `after` / `before` / `pageSize` query parameters and the list envelope.
 //! - [`devices`]: device resources read from the store's snapshots (a GET never calls a vendor).
-//! - [`health`]: `/health/ready`.
+//! - [`health`]: the readiness check, `GET /health/ready`.
 //!
 //! Every handler reads through `Arc<dyn Store>`; nothing here knows which backend is in use.
 
@@ -58,7 +58,10 @@ pub struct ApiState {
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState").field("backend", &self.store.backend()).field("config", &self.config).finish()
+        f.debug_struct("ApiState")
+            .field("backend", &self.store.backend())
+            .field("config", &self.config)
+            .finish()
     }
 }
 

@@ -35,7 +35,11 @@ impl PageQuery {
         if self.after.is_some() && self.before.is_some() {
             return Err(Problem::bad_request("\"after\" and \"before\" cannot be combined"));
         }
-        Ok(oemgate_store::PageRequest { after: self.after.clone(), before: self.before.clone(), page_size })
+        Ok(oemgate_store::PageRequest {
+            after: self.after.clone(),
+            before: self.before.clone(),
+            page_size,
+        })
     }
 }
 

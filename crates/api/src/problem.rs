@@ -23,7 +23,12 @@ const BASE: &str = "https://docs.enode.io/problems/";
 
 impl Problem {
     fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
-        Self { kind: format!("{BASE}{slug}"), title: title.to_string(), detail: detail.into(), status }
+        Self {
+            kind: format!("{BASE}{slug}"),
+            title: title.to_string(),
+            detail: detail.into(),
+            status,
+        }
     }
 
     /// 400: the request was malformed; `detail` names the field.
@@ -43,7 +48,12 @@ impl Problem {
 
     /// 503: a dependency (the store) is unavailable.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", "Service Unavailable", detail)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service-unavailable",
+            "Service Unavailable",
+            detail,
+        )
     }
 
     /// 500: something that should not happen.
@@ -60,7 +70,9 @@ impl IntoResponse for Problem {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -70,11 +82,15 @@ impl From<oemgate_store::StoreError> for Problem {
     fn from(err: oemgate_store::StoreError) -> Self {
         use oemgate_store::StoreError;
         match err {
-            StoreError::InvalidCursor(cursor) => Problem::bad_request(format!("\"after\"/\"before\" cursor {cursor:?} is invalid")),
+            StoreError::InvalidCursor(cursor) => {
+                Problem::bad_request(format!("\"after\"/\"before\" cursor {cursor:?} is invalid"))
+            }
             StoreError::NotFound(what) => Problem::not_found(what),
             StoreError::Unavailable { .. } => {
                 tracing::error!(error = %err, "store unavailable");
-                Problem::unavailable("The data store is unavailable; retry with a randomized backoff.")
+                Problem::unavailable(
+                    "The data store is unavailable; retry with a randomized backoff.",
+                )
             }
             other => {
                 tracing::error!(error = %other, "store error");

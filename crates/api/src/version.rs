@@ -24,7 +24,9 @@ pub async fn echo_version(request: Request, next: Next) -> Response {
             ))
             .into_response();
         }
-        Some(Err(_)) => return Problem::bad_request("\"Enode-Version\" is not valid text").into_response(),
+        Some(Err(_)) => {
+            return Problem::bad_request("\"Enode-Version\" is not valid text").into_response();
+        }
     };
     let mut response = next.run(request).await;
     let version = requested.unwrap_or_else(|| SUPPORTED_VERSIONS[0].to_string());

@@ -286,11 +286,17 @@ pub type AdapterResult<T> = Result<T, AdapterError>;
 #[async_trait]
 pub trait VehicleApi: Send + Sync {
     /// Reads the vehicle without ever waking it.
-    async fn read_vehicle(&self, account: &AccountRef, device: &DeviceRef)
-    -> AdapterResult<Observation>;
+    async fn read_vehicle(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<Observation>;
     /// Asks a sleeping vehicle to wake up. Returns once the request is accepted, not awake.
-    async fn wake_up(&self, account: &AccountRef, device: &DeviceRef)
-    -> AdapterResult<CommandReceipt>;
+    async fn wake_up(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<CommandReceipt>;
     /// Starts (`true`) or stops (`false`) charging.
     async fn set_charging(
         &self,
@@ -311,8 +317,11 @@ pub trait VehicleApi: Send + Sync {
 #[async_trait]
 pub trait ChargerApi: Send + Sync {
     /// Reads the charger.
-    async fn read_charger(&self, account: &AccountRef, device: &DeviceRef)
-    -> AdapterResult<Observation>;
+    async fn read_charger(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<Observation>;
     /// Starts (`true`) or stops (`false`) charging.
     async fn set_charging(
         &self,
@@ -333,8 +342,11 @@ pub trait ChargerApi: Send + Sync {
 #[async_trait]
 pub trait BatteryApi: Send + Sync {
     /// Reads the battery.
-    async fn read_battery(&self, account: &AccountRef, device: &DeviceRef)
-    -> AdapterResult<Observation>;
+    async fn read_battery(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<Observation>;
     /// Sets the operation mode.
     async fn set_operation_mode(
         &self,
@@ -348,8 +360,11 @@ pub trait BatteryApi: Send + Sync {
 #[async_trait]
 pub trait HvacApi: Send + Sync {
     /// Reads the HVAC unit.
-    async fn read_hvac(&self, account: &AccountRef, device: &DeviceRef)
-    -> AdapterResult<Observation>;
+    async fn read_hvac(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<Observation>;
     /// Sets a permanent hold.
     async fn set_permanent_hold(
         &self,
@@ -360,24 +375,33 @@ pub trait HvacApi: Send + Sync {
         cool_setpoint: Option<f64>,
     ) -> AdapterResult<CommandReceipt>;
     /// Returns the unit to its own schedule.
-    async fn follow_schedule(&self, account: &AccountRef, device: &DeviceRef)
-    -> AdapterResult<CommandReceipt>;
+    async fn follow_schedule(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<CommandReceipt>;
 }
 
 /// Reads of meters (read-only class).
 #[async_trait]
 pub trait MeterApi: Send + Sync {
     /// Reads the meter.
-    async fn read_meter(&self, account: &AccountRef, device: &DeviceRef)
-    -> AdapterResult<Observation>;
+    async fn read_meter(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<Observation>;
 }
 
 /// Reads of solar inverters (read-only class).
 #[async_trait]
 pub trait InverterApi: Send + Sync {
     /// Reads the inverter.
-    async fn read_inverter(&self, account: &AccountRef, device: &DeviceRef)
-    -> AdapterResult<Observation>;
+    async fn read_inverter(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<Observation>;
 }
 
 /// One vendor cloud integration.
@@ -434,7 +458,9 @@ pub trait VendorAdapter: Send + Sync {
             VendorType::Battery => {
                 self.batteries().ok_or_else(unsupported)?.read_battery(account, device).await
             }
-            VendorType::Hvac => self.hvacs().ok_or_else(unsupported)?.read_hvac(account, device).await,
+            VendorType::Hvac => {
+                self.hvacs().ok_or_else(unsupported)?.read_hvac(account, device).await
+            }
             VendorType::Meter => {
                 self.meters().ok_or_else(unsupported)?.read_meter(account, device).await
             }
@@ -490,7 +516,10 @@ pub trait VendorAdapter: Send + Sync {
             (VendorType::Battery, Command::SetOperationMode { mode }) => {
                 self.batteries().ok_or_else(no)?.set_operation_mode(account, device, *mode).await
             }
-            (VendorType::Hvac, Command::SetPermanentHold { mode, heat_setpoint, cool_setpoint }) => {
+            (
+                VendorType::Hvac,
+                Command::SetPermanentHold { mode, heat_setpoint, cool_setpoint },
+            ) => {
                 self.hvacs()
                     .ok_or_else(no)?
                     .set_permanent_hold(account, device, *mode, *heat_setpoint, *cool_setpoint)

@@ -148,11 +148,11 @@ mod tests {
             .with_source(io);
         assert_eq!(err.kind(), ErrorKind::RateLimited);
         assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(err.to_string(), "TESLA rate_limited: 429 from vehicle_data (retry after 30s)");
         assert_eq!(
-            err.to_string(),
-            "TESLA rate_limited: 429 from vehicle_data (retry after 30s)"
+            StdError::source(&err).map(|s| s.to_string()).as_deref(),
+            Some("connection reset")
         );
-        assert_eq!(StdError::source(&err).map(|s| s.to_string()).as_deref(), Some("connection reset"));
         assert!(ErrorKind::Transient.is_retryable());
         assert!(!ErrorKind::Unauthorized.is_retryable());
     }

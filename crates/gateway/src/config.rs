@@ -202,7 +202,9 @@ pub struct ConfigError(String);
 impl Config {
     /// Loads defaults, then `file` if given, then `OEMGATE_SECTION__KEY` variables.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        Self::figment(file).and_then(|f| f.extract::<Config>().map_err(describe)).and_then(Config::validate)
+        Self::figment(file)
+            .and_then(|f| f.extract::<Config>().map_err(describe))
+            .and_then(Config::validate)
     }
 
     fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
@@ -236,13 +238,21 @@ impl Config {
     fn validate(self) -> Result<Config, ConfigError> {
         let s = &self.scheduler;
         if !(0.0..=0.5).contains(&s.jitter) {
-            return Err(ConfigError(format!("scheduler.jitter must be between 0 and 0.5, got {}", s.jitter)));
+            return Err(ConfigError(format!(
+                "scheduler.jitter must be between 0 and 0.5, got {}",
+                s.jitter
+            )));
         }
         if s.batch_size == 0 || s.max_in_flight == 0 {
-            return Err(ConfigError("scheduler.batch_size and scheduler.max_in_flight must be at least 1".into()));
+            return Err(ConfigError(
+                "scheduler.batch_size and scheduler.max_in_flight must be at least 1".into(),
+            ));
         }
         if !(self.sim.speed.is_finite() && self.sim.speed > 0.0) {
-            return Err(ConfigError(format!("sim.speed must be a positive number, got {}", self.sim.speed)));
+            return Err(ConfigError(format!(
+                "sim.speed must be a positive number, got {}",
+                self.sim.speed
+            )));
         }
         if self.store.backend == Backend::Redis && !self.store.redis_url.starts_with("redis") {
             return Err(ConfigError(format!(
@@ -259,12 +269,25 @@ fn describe(err: figment::Error) -> ConfigError {
     let first = err.into_iter().next();
     match first {
         Some(e) => {
-            let key = if e.path.is_empty() { String::new() } else { format!(" (key `{}`)", e.path.join(".")) };
+            let key = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!(" (key `{}`)", e.path.join("."))
+            };
             let source = e.metadata.as_ref().map(|m| {
-                let from = e.metadata.as_ref().and_then(|m| m.source.as_ref()).map(|s| format!(" {s}")).unwrap_or_default();
+                let from = e
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.source.as_ref())
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default();
                 format!(" in {}{from}", m.name)
             });
-            ConfigError(format!("invalid configuration: {}{key}{}", e.kind, source.unwrap_or_default()))
+            ConfigError(format!(
+                "invalid configuration: {}{key}{}",
+                e.kind,
+                source.unwrap_or_default()
+            ))
         }
         None => ConfigError("invalid configuration".to_string()),
     }
@@ -291,14 +314,26 @@ mod tests {
 
     #[test]
     fn malformed_duration_is_named() {
-        let err = Config::from_toml("[scheduler.delays]\ncharging = \"2 minutes\"\n").unwrap_err().to_string();
+        let err = Config::from_toml("[scheduler.delays]\ncharging = \"2 minutes\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("scheduler.delays.charging"), "{err}");
         assert!(err.contains("unknown unit"), "{err}");
     }
 
     #[test]
     fn out_of_range_values_are_rejected() {
-        assert!(Config::from_toml("[scheduler]\njitter = 2.0\n").unwrap_err().to_string().contains("scheduler.jitter"));
-        assert!(Config::from_toml("[sim]\nspeed = 0.0\n").unwrap_err().to_string().contains("sim.speed"));
+        assert!(
+            Config::from_toml("[scheduler]\njitter = 2.0\n")
+                .unwrap_err()
+                .to_string()
+                .contains("scheduler.jitter")
+        );
+        assert!(
+            Config::from_toml("[sim]\nspeed = 0.0\n")
+                .unwrap_err()
+                .to_string()
+                .contains("sim.speed")
+        );
     }
 }

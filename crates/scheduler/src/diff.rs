@@ -30,7 +30,12 @@ fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<String>) {
                     path.push('.');
                 }
                 path.push_str(key);
-                walk(a.get(key).unwrap_or(&Value::Null), b.get(key).unwrap_or(&Value::Null), path, out);
+                walk(
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    path,
+                    out,
+                );
                 path.truncate(len);
             }
         }
@@ -84,7 +89,8 @@ mod tests {
     #[test]
     fn merge_keeps_known_values_where_the_read_is_null() {
         let known = json!({"isReachable": true, "chargeState": {"batteryLevel": 80, "range": 300}});
-        let partial = json!({"isReachable": false, "chargeState": {"batteryLevel": null, "range": null}});
+        let partial =
+            json!({"isReachable": false, "chargeState": {"batteryLevel": null, "range": null}});
         assert_eq!(
             merge_known(&known, &partial),
             json!({"isReachable": false, "chargeState": {"batteryLevel": 80, "range": 300}})

@@ -17,4 +17,6 @@ pub mod planner;
 pub mod poller;
 
 pub use planner::{Planner, PlannerConfig, detect_context};
-pub use poller::{Adapters, PollOutcome, Poller, PollerConfig, PollerStats, SchedulerError, TickReport};
+pub use poller::{
+    Adapters, PollOutcome, Poller, PollerConfig, PollerStats, SchedulerError, TickReport,
+};

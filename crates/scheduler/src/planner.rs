@@ -83,7 +83,12 @@ impl Planner {
     /// When the next poll is due after a successful poll that ended at `now`.
     ///
     /// `jitter_unit` is a number in [0, 1) (from the caller's RNG, so this stays pure).
-    pub fn next_due(&self, now: DateTime<Utc>, context: PollContext, jitter_unit: f64) -> DateTime<Utc> {
+    pub fn next_due(
+        &self,
+        now: DateTime<Utc>,
+        context: PollContext,
+        jitter_unit: f64,
+    ) -> DateTime<Utc> {
         let interval = self.interval(context);
         let jitter = self.config.jitter.clamp(0.0, 0.5) * jitter_unit.clamp(0.0, 1.0);
         now + to_chrono(interval.mul_f64(1.0 - jitter))
@@ -120,7 +125,12 @@ impl Planner {
 
     /// When a newly registered device gets its first poll: spread over the first
     /// `spread` so a restart with many devices does not stampede the vendor.
-    pub fn initial_due(&self, now: DateTime<Utc>, spread: Duration, jitter_unit: f64) -> DateTime<Utc> {
+    pub fn initial_due(
+        &self,
+        now: DateTime<Utc>,
+        spread: Duration,
+        jitter_unit: f64,
+    ) -> DateTime<Utc> {
         now + to_chrono(spread.mul_f64(jitter_unit.clamp(0.0, 1.0)))
     }
 }
@@ -150,7 +160,13 @@ mod tests {
     #[test]
     fn retry_after_wins_over_shorter_backoff() {
         let planner = Planner::new(PlannerConfig::default());
-        let due = planner.retry_due(now(), 1, ErrorKind::RateLimited, Some(Duration::from_secs(600)), 0.0);
+        let due = planner.retry_due(
+            now(),
+            1,
+            ErrorKind::RateLimited,
+            Some(Duration::from_secs(600)),
+            0.0,
+        );
         assert_eq!(due, now() + chrono::Duration::seconds(600));
         let due = planner.retry_due(now(), 1, ErrorKind::Transient, None, 1.0);
         assert_eq!(due, now() + chrono::Duration::seconds(15));

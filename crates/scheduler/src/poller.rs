@@ -165,7 +165,10 @@ pub struct Poller {
 
 impl std::fmt::Debug for Poller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Poller").field("adapters", &self.adapters).field("config", &self.config).finish()
+        f.debug_struct("Poller")
+            .field("adapters", &self.adapters)
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -204,7 +207,8 @@ impl Poller {
     pub async fn register(&self, record: DeviceRecord) -> Result<(), SchedulerError> {
         let id = record.device.id.clone();
         self.store.put_device(record).await?;
-        let due = self.planner.initial_due(self.clock.now(), self.config.startup_spread, self.jitter());
+        let due =
+            self.planner.initial_due(self.clock.now(), self.config.startup_spread, self.jitter());
         self.store.schedule(&id, due).await?;
         Ok(())
     }
@@ -212,7 +216,8 @@ impl Poller {
     /// Claims the due devices and polls them. Returns what it did.
     pub async fn tick(&self) -> Result<TickReport, SchedulerError> {
         let now = self.clock.now();
-        let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
+        let lease_until =
+            now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
         let claimed = self.store.claim_due(now, self.config.batch_size, lease_until).await?;
         let outcomes: Vec<_> = futures::stream::iter(claimed)
             .map(|(id, _)| async move { self.poll_device(&id).await })
@@ -282,15 +287,13 @@ impl Poller {
                 format!("no adapter registered for vendor {}", record.vendor),
             ))
         })?;
-        let account = self
-            .store
-            .get_account(&record.account_id)
-            .await?
-            .ok_or_else(|| ReadError::Adapter(AdapterError::new(
+        let account = self.store.get_account(&record.account_id).await?.ok_or_else(|| {
+            ReadError::Adapter(AdapterError::new(
                 ErrorKind::Unauthorized,
                 "GATEWAY",
                 format!("account {} is not linked", record.account_id),
-            )))?;
+            ))
+        })?;
         match adapter.poll(&account.account, &record.device).await {
             Ok(observation) => {
                 self.count_requests(observation.requests);
@@ -298,7 +301,8 @@ impl Poller {
             }
             Err(err) if err.kind() == ErrorKind::AuthExpired => {
                 self.count_requests(1);
-                let refreshed = self.refresh(adapter.as_ref(), &account.account, account.version).await?;
+                let refreshed =
+                    self.refresh(adapter.as_ref(), &account.account, account.version).await?;
                 let observation = adapter.poll(&refreshed, &record.device).await?;
                 self.count_requests(observation.requests);
                 Ok(observation)
@@ -349,7 +353,8 @@ impl Poller {
         let fresh = observation.state.to_json();
         let (resource, changed, expected) = match &previous {
             Some(prev) => {
-                let resource = if observation.asleep { merge_known(&prev.resource, &fresh) } else { fresh };
+                let resource =
+                    if observation.asleep { merge_known(&prev.resource, &fresh) } else { fresh };
                 let changed = updated_fields(&prev.resource, &resource);
                 (resource, changed, prev.version)
             }
@@ -387,7 +392,9 @@ impl Poller {
                 }
             }
             // Another instance stored a newer read meanwhile; ours is not newer, drop it.
-            Err(StoreError::Conflict { .. }) => debug!(device = %record.device.id, "snapshot superseded"),
+            Err(StoreError::Conflict { .. }) => {
+                debug!(device = %record.device.id, "snapshot superseded")
+            }
             Err(err) => return Err(err.into()),
         }
         let context = detect_context(&observation);
@@ -396,7 +403,11 @@ impl Poller {
         Ok(PollOutcome::Stored { changed, context, next_due })
     }
 
-    async fn handle_failure(&self, record: &DeviceRecord, err: ReadError) -> Result<PollOutcome, SchedulerError> {
+    async fn handle_failure(
+        &self,
+        record: &DeviceRecord,
+        err: ReadError,
+    ) -> Result<PollOutcome, SchedulerError> {
         let err = match err {
             ReadError::Store(err) => return Err(err.into()),
             ReadError::Adapter(err) => err,

@@ -20,11 +20,6 @@ pub(crate) fn from_millis(millis: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis)
 }
 
-/// A time truncated to what the store keeps.
-pub(crate) fn truncate_to_millis(time: DateTime<Utc>) -> DateTime<Utc> {
-    from_millis(to_millis(time)).unwrap_or(time)
-}
-
 /// Encodes a record for storage. Our own types always serialize, so a failure is a bug in a
 /// caller-supplied `serde_json::Value` (which cannot fail) or a type; it is reported, not
 /// panicked on.

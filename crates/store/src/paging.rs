@@ -110,7 +110,10 @@ pub(crate) struct PageKeys {
 /// page's `after` cursor is set when older items exist, its `before` cursor when newer ones do.
 /// An empty page past either end hands the request's cursor back the other way, so a client
 /// that overshot can still turn around.
-pub(crate) async fn page_keys(index: &impl KeyRange, request: &PageRequest) -> StoreResult<PageKeys> {
+pub(crate) async fn page_keys(
+    index: &impl KeyRange,
+    request: &PageRequest,
+) -> StoreResult<PageKeys> {
     let after = request.after.as_deref().map(SortKey::from_cursor).transpose()?;
     let before = request.before.as_deref().map(SortKey::from_cursor).transpose()?;
     let size = request.page_size.clamp(1, MAX_PAGE_SIZE);
@@ -171,7 +174,7 @@ mod tests {
     #[test]
     fn sort_keys_order_by_time_then_id() {
         let t = |ms| DateTime::from_timestamp_millis(ms).unwrap();
-        let mut keys = vec![
+        let mut keys = [
             SortKey::new(t(2_000), "a"),
             SortKey::new(t(-5), "z"),
             SortKey::new(t(1_000), "b"),
@@ -188,7 +191,10 @@ mod tests {
         let key = SortKey::new(Utc::now(), "dev:1");
         assert_eq!(SortKey::from_cursor(&key.to_cursor()).unwrap(), key);
         for bad in ["", "not base64!", "Zm9v", &URL_SAFE_NO_PAD.encode("00000000000000000001:")] {
-            assert!(matches!(SortKey::from_cursor(bad), Err(StoreError::InvalidCursor(_))), "{bad}");
+            assert!(
+                matches!(SortKey::from_cursor(bad), Err(StoreError::InvalidCursor(_))),
+                "{bad}"
+            );
         }
     }
 }

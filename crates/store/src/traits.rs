@@ -123,11 +123,7 @@ pub trait DeviceStore: Send + Sync {
     /// Stores a snapshot if the stored version equals `expected_version` (0 = none stored yet)
     /// and returns the new version. Otherwise fails with `StoreError::Conflict`. The device must
     /// be registered (else `StoreError::NotFound`).
-    async fn put_snapshot(
-        &self,
-        snapshot: Snapshot,
-        expected_version: u64,
-    ) -> StoreResult<u64>;
+    async fn put_snapshot(&self, snapshot: Snapshot, expected_version: u64) -> StoreResult<u64>;
     /// Lists snapshots of registered devices in the device list order (newest device first);
     /// devices without a snapshot yet are left out.
     async fn list_snapshots(
@@ -174,8 +170,11 @@ pub trait ScheduleStore: Send + Sync {
     async fn schedule(&self, device_id: &str, due: DateTime<Utc>) -> StoreResult<()>;
     /// Moves a device's due time earlier, never later; inserts it if absent. Returns the due
     /// time in force afterwards.
-    async fn schedule_earlier(&self, device_id: &str, due: DateTime<Utc>)
-    -> StoreResult<DateTime<Utc>>;
+    async fn schedule_earlier(
+        &self,
+        device_id: &str,
+        due: DateTime<Utc>,
+    ) -> StoreResult<DateTime<Utc>>;
     /// When a device is due, if scheduled.
     async fn due_at(&self, device_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
     /// Atomically takes up to `limit` devices due at or before `now`, earliest first, and moves
@@ -232,8 +231,11 @@ pub trait ClientStore: Send + Sync {
     /// [`ClientStore::get_token`]).
     async fn put_token(&self, token: AccessToken) -> StoreResult<()>;
     /// The token with this hash, if stored and not expired at `now` (`now < expires_at`).
-    async fn get_token(&self, token_hash: &str, now: DateTime<Utc>)
-    -> StoreResult<Option<AccessToken>>;
+    async fn get_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccessToken>>;
 }
 
 /// A linked vendor account with its (already encrypted or opaque) credentials.
@@ -275,6 +277,9 @@ pub struct Event {
     /// The event payload.
     pub payload: serde_json::Value,
 }
+
+/// How many events a backend keeps by default; it then drops the oldest.
+pub const DEFAULT_EVENT_LOG_CAP: usize = 1_000_000;
 
 /// The append-only event log.
 #[async_trait]

@@ -1,0 +1,306 @@
+//! `oemgate demo`: simulators, gateway and API in one process, on the embedded store.
+//!
+//! The demo links every simulated account the way a real user would (authorization code
+//! exchanged at the simulated token endpoint), discovers the devices, and lets the poller
+//! keep them fresh. [`Demo::start`] is also what the end-to-end tests run.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use oemgate_api::ClientCredentials;
+use oemgate_core::{AccountRef, Clock, Credentials, ScaledClock, VendorAdapter};
+use oemgate_scheduler::{Poller, PollerStats};
+use oemgate_store::{DeviceRecord, Store};
+use oemgate_tesla::TeslaAdapter;
+use tokio::task::JoinHandle;
+
+use crate::app;
+use crate::config::Config;
+use crate::shutdown::{self, ShutdownTrigger};
+use crate::sim::{SimHost, TESLA_PREFIX};
+
+/// Knobs of a demo run.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// API address (port 0 picks one).
+    pub listen: SocketAddr,
+    /// Simulator address (port 0 picks one).
+    pub sim_listen: SocketAddr,
+    /// Vehicles in the fleet.
+    pub fleet: usize,
+    /// Time acceleration.
+    pub speed: f64,
+    /// World seed.
+    pub seed: u64,
+    /// API client id (random when None).
+    pub client_id: Option<String>,
+    /// API client secret (random when None).
+    pub client_secret: Option<String>,
+    /// No live summary line.
+    pub headless: bool,
+}
+
+/// What the end-to-end tests swap in; the CLI uses the defaults.
+#[derive(Clone, Default)]
+pub struct DemoParts {
+    /// The clock (default: a [`ScaledClock`] at `speed`, starting now).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// The store (default: the embedded memory store).
+    pub store: Option<Arc<dyn Store>>,
+    /// Do not start the background poll loop; the caller drives [`Demo::poller`] itself.
+    pub manual_polling: bool,
+}
+
+impl std::fmt::Debug for DemoParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoParts")
+            .field("manual_polling", &self.manual_polling)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running demo.
+pub struct Demo {
+    /// The API base URL.
+    pub api_url: String,
+    /// The simulators' base URL.
+    pub sim_url: String,
+    /// The API client created for the demo.
+    pub client: ClientCredentials,
+    /// The store (embedded memory).
+    pub store: Arc<dyn Store>,
+    /// The simulators.
+    pub sim: SimHost,
+    /// The demo's clock.
+    pub clock: Arc<dyn Clock>,
+    /// The poller (tick it by hand under [`DemoParts::manual_polling`]).
+    pub poller: Arc<Poller>,
+    /// Poll counters.
+    pub stats: Arc<PollerStats>,
+    /// Devices registered.
+    pub devices: usize,
+    trigger: ShutdownTrigger,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("api_url", &self.api_url)
+            .field("sim_url", &self.sim_url)
+            .finish()
+    }
+}
+
+impl Demo {
+    /// Starts simulators, links the fleet, starts poller and API.
+    pub async fn start(config: Config, options: DemoOptions) -> anyhow::Result<Demo> {
+        Self::start_with(config, options, DemoParts::default()).await
+    }
+
+    /// Like [`Demo::start`] with parts swapped in.
+    pub async fn start_with(
+        config: Config,
+        options: DemoOptions,
+        parts: DemoParts,
+    ) -> anyhow::Result<Demo> {
+        anyhow::ensure!(
+            options.speed.is_finite() && options.speed > 0.0,
+            "--speed must be a positive number"
+        );
+        let clock: Arc<dyn Clock> =
+            parts.clock.unwrap_or_else(|| Arc::new(ScaledClock::new(Utc::now(), options.speed)));
+        let (trigger, shutdown) = shutdown::channel();
+
+        let sim = SimHost::new(options.seed, Arc::clone(&clock));
+        let accounts = sim.populate(options.fleet, options.seed);
+        let (sim_addr, sim_task) = sim.serve(options.sim_listen, shutdown.clone()).await?;
+        let sim_url = format!("http://{sim_addr}");
+        let tesla_base = format!("{sim_url}{TESLA_PREFIX}");
+
+        let store: Arc<dyn Store> =
+            parts.store.unwrap_or_else(|| Arc::new(oemgate_store::MemoryStore::new()));
+        let adapters = app::adapters(&config, Arc::clone(&clock), Some(&tesla_base));
+        let poller = Arc::new(Poller::new(
+            Arc::clone(&store),
+            adapters.clone(),
+            Arc::clone(&clock),
+            config.scheduler.poller(),
+            options.seed,
+        ));
+
+        // Link every simulated account as a user would: authorization code -> tokens,
+        // then discovery.
+        let tesla_config = app::tesla_config(&config, Some(&tesla_base));
+        let tesla = TeslaAdapter::new(tesla_config, Arc::clone(&clock));
+        let mut devices = 0;
+        for account in &accounts {
+            let credentials = tesla
+                .exchange_code(&account.authorization_code, "http://127.0.0.1/demo/callback")
+                .await
+                .with_context(|| {
+                    format!("linking simulated Tesla account {}", account.account_id)
+                })?;
+            let user_id = uuid::Uuid::new_v4().to_string();
+            devices += link_account(
+                store.as_ref(),
+                &poller,
+                &tesla,
+                &user_id,
+                &format!("tesla:{}", account.account_id),
+                credentials,
+                clock.now(),
+            )
+            .await?;
+        }
+
+        let client = ClientCredentials {
+            client_id: options
+                .client_id
+                .clone()
+                .unwrap_or_else(|| ClientCredentials::generate().client_id),
+            client_secret: options
+                .client_secret
+                .clone()
+                .unwrap_or_else(|| ClientCredentials::generate().client_secret),
+        };
+        oemgate_api::create_client(
+            store.as_ref(),
+            &client,
+            oemgate_api::SUPPORTED_VERSIONS[0],
+            clock.now(),
+        )
+        .await
+        .context("creating the demo API client")?;
+
+        let state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock));
+        let (api_addr, api_task) = app::serve_api(options.listen, state, shutdown.clone()).await?;
+        let stats = poller.stats();
+        let mut tasks = vec![sim_task, api_task];
+        if !parts.manual_polling {
+            tasks.push(tokio::spawn(Arc::clone(&poller).run(shutdown.wait())));
+        }
+
+        Ok(Demo {
+            api_url: format!("http://{api_addr}"),
+            sim_url,
+            client,
+            store,
+            sim,
+            clock,
+            poller,
+            stats,
+            devices,
+            trigger,
+            tasks,
+        })
+    }
+
+    /// One line about what the gateway did so far.
+    pub fn summary(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "sim time {} | devices {} | polls ok {} failed {} | vendor requests {} | changes {} | token refreshes {}",
+            self.clock.now().format("%Y-%m-%d %H:%M:%S"),
+            self.devices,
+            s.polls_ok.load(Ordering::Relaxed),
+            s.polls_failed.load(Ordering::Relaxed),
+            s.vendor_requests.load(Ordering::Relaxed),
+            s.changes.load(Ordering::Relaxed),
+            s.credential_refreshes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stops every task and waits for them.
+    pub async fn stop(self) {
+        self.trigger.trigger();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+/// Stores a linked account and registers its devices with the poller. Returns how many
+/// devices were registered.
+pub async fn link_account(
+    store: &dyn Store,
+    poller: &Poller,
+    adapter: &dyn VendorAdapter,
+    user_id: &str,
+    account_id: &str,
+    credentials: Credentials,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let vendor = adapter.info().name;
+    let account = AccountRef {
+        user_id: user_id.to_string(),
+        vendor: vendor.to_string(),
+        account_id: account_id.to_string(),
+        credentials,
+    };
+    store.put_account(account.clone(), 0).await.context("storing the linked account")?;
+    let found = adapter
+        .discover(&account)
+        .await
+        .with_context(|| format!("discovering {vendor} devices"))?;
+    for device in &found {
+        let record = DeviceRecord {
+            device: oemgate_core::DeviceRef {
+                id: uuid::Uuid::new_v4().to_string(),
+                user_id: user_id.to_string(),
+                device_type: device.device_type,
+                vendor_id: device.vendor_id.clone(),
+                site_id: device.site_id.clone(),
+            },
+            vendor: vendor.to_string(),
+            account_id: account_id.to_string(),
+            created_at: now,
+        };
+        poller.register(record).await.context("registering a discovered device")?;
+    }
+    Ok(found.len())
+}
+
+/// `oemgate demo`: runs until Ctrl-C or SIGTERM, printing a summary every few seconds.
+pub async fn run(config: Config, options: DemoOptions) -> anyhow::Result<()> {
+    let headless = options.headless;
+    let demo = Demo::start(config, options).await?;
+    println!("oemgate demo is running");
+    println!("  API base URL:   {}", demo.api_url);
+    println!("  client id:      {}", demo.client.client_id);
+    println!("  client secret:  {}", demo.client.client_secret);
+    println!("  simulators:     {} (Tesla under {TESLA_PREFIX})", demo.sim_url);
+    println!("  devices linked: {}", demo.devices);
+    println!(
+        "  try: curl -s -u {}:{} -d grant_type=client_credentials {}/oauth2/token",
+        demo.client.client_id, demo.client.client_secret, demo.api_url
+    );
+    let _ = std::io::stdout().flush();
+    let signal = shutdown::os_signal();
+    tokio::pin!(signal);
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            _ = every.tick() => {
+                if headless {
+                    tracing::info!(summary = %demo.summary(), "demo");
+                } else {
+                    print!("\r{}   ", demo.summary());
+                    let _ = std::io::stdout().flush();
+                }
+            }
+        }
+    }
+    if !headless {
+        println!();
+    }
+    tracing::info!("shutting down");
+    demo.stop().await;
+    Ok(())
+}

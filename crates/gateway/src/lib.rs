@@ -1,0 +1,17 @@
+//! The oemgate gateway: wiring, configuration, telemetry and the CLI's subcommands.
+//!
+//! The binary (`src/main.rs`) only parses the command line; everything it runs lives here
+//! so that end-to-end tests drive the same code. Layout:
+//! - [`config`]: figment configuration (defaults, file, environment), validated.
+//! - [`telemetry`]: the tracing subscriber.
+//! - [`shutdown`]: graceful shutdown handles and OS signals.
+//! - [`app`]: building the store, the adapters, the poller and the API server from a config.
+//! - [`sim`]: hosting the vendor simulators under one HTTP listener.
+//! - [`demo`]: the whole system in one process on a synthetic fleet.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod shutdown;
+pub mod sim;
+pub mod telemetry;

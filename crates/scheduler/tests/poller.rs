@@ -1,0 +1,282 @@
+//! The poll loop against a scripted adapter, the memory store and a manual clock.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use oemgate_core::{
+    AccountRef, AdapterError, AdapterResult, Clock, CommandReceipt, Credentials, DeviceRef,
+    DeviceState, DiscoveredDevice, ErrorKind, ManualClock, Observation, PollContext, QuotaScope,
+    Vehicle, VehicleApi, VendorAdapter, VendorInfo, VendorLimits, VendorType,
+};
+use oemgate_scheduler::{Adapters, PollOutcome, Poller, PollerConfig};
+use oemgate_store::{
+    AccountStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, ScheduleStore, Store,
+};
+
+const INFO: VendorInfo =
+    VendorInfo { name: "FAKE", display_name: "Fake", device_types: &[VendorType::Vehicle] };
+
+/// Answers reads from a script; counts refreshes.
+#[derive(Default)]
+struct Scripted {
+    reads: Mutex<VecDeque<AdapterResult<Observation>>>,
+    refreshes: AtomicU32,
+    tokens_seen: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl VehicleApi for Scripted {
+    async fn read_vehicle(
+        &self,
+        account: &AccountRef,
+        _device: &DeviceRef,
+    ) -> AdapterResult<Observation> {
+        self.tokens_seen.lock().unwrap().push(account.credentials.access_token.clone());
+        self.reads.lock().unwrap().pop_front().unwrap_or_else(|| {
+            Err(AdapterError::new(ErrorKind::Transient, "FAKE", "script exhausted"))
+        })
+    }
+    async fn wake_up(&self, _: &AccountRef, _: &DeviceRef) -> AdapterResult<CommandReceipt> {
+        unreachable!("polling must never wake a vehicle")
+    }
+    async fn set_charging(
+        &self,
+        _: &AccountRef,
+        _: &DeviceRef,
+        _: bool,
+    ) -> AdapterResult<CommandReceipt> {
+        unreachable!()
+    }
+    async fn set_max_current(
+        &self,
+        _: &AccountRef,
+        _: &DeviceRef,
+        _: f64,
+    ) -> AdapterResult<CommandReceipt> {
+        unreachable!()
+    }
+}
+
+#[async_trait]
+impl VendorAdapter for Scripted {
+    fn info(&self) -> &VendorInfo {
+        &INFO
+    }
+    fn limits(&self) -> VendorLimits {
+        VendorLimits {
+            requests_per_minute: 60,
+            burst: 10,
+            rate_scope: QuotaScope::Account,
+            daily_quota: None,
+            max_concurrent: 4,
+            pricing: None,
+        }
+    }
+    async fn refresh_credentials(&self, account: &AccountRef) -> AdapterResult<Credentials> {
+        let n = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(Credentials { access_token: format!("fresh-{n}"), ..account.credentials.clone() })
+    }
+    async fn discover(&self, _: &AccountRef) -> AdapterResult<Vec<DiscoveredDevice>> {
+        Ok(Vec::new())
+    }
+    fn vehicles(&self) -> Option<&dyn VehicleApi> {
+        Some(self)
+    }
+}
+
+fn vehicle(mutate: impl FnOnce(&mut serde_json::Value)) -> Vehicle {
+    let mut json: serde_json::Value = serde_json::from_str(include_str!("vehicle.json")).unwrap();
+    json["id"] = "dev-1".into();
+    json["userId"] = "user-1".into();
+    mutate(&mut json);
+    serde_json::from_value(json).unwrap()
+}
+
+fn observation(
+    clock: &ManualClock,
+    asleep: bool,
+    mutate: impl FnOnce(&mut serde_json::Value),
+) -> Observation {
+    Observation {
+        state: DeviceState::Vehicle(Box::new(vehicle(mutate))),
+        observed_at: clock.now(),
+        asleep,
+        requests: 1,
+    }
+}
+
+struct Fixture {
+    clock: Arc<ManualClock>,
+    store: Arc<MemoryStore>,
+    adapter: Arc<Scripted>,
+    poller: Poller,
+}
+
+async fn fixture() -> Fixture {
+    let start: DateTime<Utc> = "2026-03-01T08:00:00Z".parse().unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let store = Arc::new(MemoryStore::new());
+    let adapter = Arc::new(Scripted::default());
+    let mut adapters = Adapters::new();
+    adapters.register(adapter.clone());
+    let config = PollerConfig { startup_spread: Duration::ZERO, ..PollerConfig::default() };
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let poller = Poller::new(dyn_store, adapters, clock.clone(), config, 7);
+    let account = AccountRef {
+        user_id: "user-1".into(),
+        vendor: "FAKE".into(),
+        account_id: "acct-1".into(),
+        credentials: Credentials {
+            access_token: "stale".into(),
+            refresh_token: Some("r".into()),
+            ..Default::default()
+        },
+    };
+    store.put_account(account, 0).await.unwrap();
+    let record = DeviceRecord {
+        device: DeviceRef {
+            id: "dev-1".into(),
+            user_id: "user-1".into(),
+            device_type: VendorType::Vehicle,
+            vendor_id: "VIN1".into(),
+            site_id: None,
+        },
+        vendor: "FAKE".into(),
+        account_id: "acct-1".into(),
+        created_at: start,
+    };
+    poller.register(record).await.unwrap();
+    Fixture { clock, store, adapter, poller }
+}
+
+fn push(f: &Fixture, read: AdapterResult<Observation>) {
+    f.adapter.reads.lock().unwrap().push_back(read);
+}
+
+#[tokio::test]
+async fn first_poll_stores_snapshot_and_schedules_within_the_charging_bound() {
+    let f = fixture().await;
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    let report = f.poller.tick().await.unwrap();
+    assert_eq!(report.polled, 1);
+    let snapshot = f.store.get_snapshot("dev-1").await.unwrap().expect("snapshot stored");
+    assert_eq!(snapshot.version, 1);
+    assert_eq!(snapshot.resource["chargeState"]["batteryLevel"], 66.0);
+    let events = f.store.read_events(None, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event, "user:vehicle:discovered");
+    let due = f.store.due_at("dev-1").await.unwrap().unwrap();
+    // vehicle.json is charging: due within 2 min less the poll latency allowance.
+    assert!(due <= f.clock.now() + chrono::Duration::seconds(110), "{due}");
+    assert!(due > f.clock.now());
+    // Nothing else is due now: a second tick polls nothing.
+    assert_eq!(f.poller.tick().await.unwrap().polled, 0);
+}
+
+#[tokio::test]
+async fn a_change_appends_an_update_event_with_the_changed_fields() {
+    let f = fixture().await;
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    f.poller.tick().await.unwrap();
+    push(&f, Ok(observation(&f.clock, false, |v| v["chargeState"]["batteryLevel"] = 70.into())));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    let PollOutcome::Stored { changed, context, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(changed, vec!["chargeState.batteryLevel"]);
+    assert_eq!(context, PollContext::Charging);
+    let events = f.store.read_events(None, 10).await.unwrap();
+    assert_eq!(events[1].event, "user:vehicle:updated");
+    assert_eq!(events[1].payload["updatedFields"], serde_json::json!(["chargeState.batteryLevel"]));
+    // An identical read stores no event.
+    push(&f, Ok(observation(&f.clock, false, |v| v["chargeState"]["batteryLevel"] = 70.into())));
+    f.poller.poll_device("dev-1").await.unwrap();
+    assert_eq!(f.store.read_events(None, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn expired_token_is_refreshed_stored_and_the_read_retried() {
+    let f = fixture().await;
+    push(&f, Err(AdapterError::new(ErrorKind::AuthExpired, "FAKE", "token expired")));
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    assert!(matches!(outcome, PollOutcome::Stored { .. }), "{outcome:?}");
+    assert_eq!(f.adapter.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(*f.adapter.tokens_seen.lock().unwrap(), vec!["stale", "fresh-1"]);
+    let account = f.store.get_account("acct-1").await.unwrap().unwrap();
+    assert_eq!(account.version, 2);
+    assert_eq!(account.account.credentials.access_token, "fresh-1");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_failures_back_off() {
+    let f = fixture().await;
+    push(
+        &f,
+        Err(AdapterError::new(ErrorKind::RateLimited, "FAKE", "429")
+            .with_retry_after(Duration::from_secs(900))),
+    );
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    let PollOutcome::Failed { kind, next_due } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(kind, ErrorKind::RateLimited);
+    assert_eq!(next_due, f.clock.now() + chrono::Duration::seconds(900));
+    assert!(f.store.get_snapshot("dev-1").await.unwrap().is_none());
+
+    // Transient failures back off further each time.
+    let mut last = chrono::Duration::zero();
+    for _ in 0..4 {
+        push(&f, Err(AdapterError::new(ErrorKind::Transient, "FAKE", "503")));
+        let PollOutcome::Failed { next_due, .. } = f.poller.poll_device("dev-1").await.unwrap()
+        else {
+            panic!()
+        };
+        let delay = next_due - f.clock.now();
+        assert!(delay >= last / 2, "{delay} after {last}");
+        last = delay;
+    }
+    assert!(last >= chrono::Duration::seconds(60), "{last}");
+}
+
+#[tokio::test]
+async fn sleeping_read_keeps_known_values_and_waits_for_the_sleeping_bound() {
+    let f = fixture().await;
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    f.poller.tick().await.unwrap();
+    push(
+        &f,
+        Ok(observation(&f.clock, true, |v| {
+            v["isReachable"] = false.into();
+            v["chargeState"]["batteryLevel"] = serde_json::Value::Null;
+            v["chargeState"]["isCharging"] = false.into();
+            v["chargeState"]["powerDeliveryState"] = "PLUGGED_IN:STOPPED".into();
+        })),
+    );
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    let PollOutcome::Stored { context, next_due, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(context, PollContext::Sleeping);
+    assert!(next_due >= f.clock.now() + chrono::Duration::minutes(17), "{next_due}");
+    assert!(next_due <= f.clock.now() + chrono::Duration::minutes(20));
+    let snapshot = f.store.get_snapshot("dev-1").await.unwrap().unwrap();
+    assert_eq!(
+        snapshot.resource["chargeState"]["batteryLevel"], 66.0,
+        "null from a sleeping read must not erase"
+    );
+    assert_eq!(snapshot.resource["isReachable"], false);
+}
+
+#[tokio::test]
+async fn claimed_devices_are_leased_and_missing_devices_leave_the_schedule() {
+    let f = fixture().await;
+    // A device that is registered in the schedule but deleted from the store.
+    f.store.schedule("ghost", f.clock.now()).await.unwrap();
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    let report = f.poller.tick().await.unwrap();
+    assert_eq!(report.polled, 2);
+    assert_eq!(f.store.due_at("ghost").await.unwrap(), None);
+    f.clock.advance(Duration::from_secs(3600));
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    assert_eq!(f.poller.tick().await.unwrap().polled, 1);
+}

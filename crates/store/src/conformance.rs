@@ -1,0 +1,597 @@
+//! The behaviour every [`Store`] must show, as a test kit any backend can run.
+//!
+//! [`run_all`] runs every check; each check is also public so a failing one can be run alone.
+//! The checks panic on the first deviation (this is a test kit, not production code).
+//!
+//! They are written to run again and again against one shared backend: every id and user is
+//! fresh per run (uuid v4), lists are checked through filters on those fresh users, and no
+//! check sleeps: expiry and leases are driven by explicit `now` values. The schedule check uses
+//! due times in 1971 and removes its entries at the end; it assumes nothing else in the store
+//! is due that early and that nobody else changes the schedule's size while it runs.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use oemgate_core::{AccountRef, Credentials, DeviceRef, VendorType};
+use serde_json::json;
+
+use crate::error::StoreError;
+use crate::traits::*;
+
+/// Runs every check against `store`.
+pub async fn run_all(store: Arc<dyn Store>) {
+    let store = &*store;
+    ping(store).await;
+    devices(store).await;
+    device_filters(store).await;
+    device_pagination(store).await;
+    invalid_cursors(store).await;
+    snapshots(store).await;
+    delete_device(store).await;
+    actions(store).await;
+    schedule(store).await;
+    clients_and_tokens(store).await;
+    accounts(store).await;
+    events(store).await;
+}
+
+/// Page size used when walking a whole list.
+const MAX_WALK_PAGE: usize = 500;
+
+/// Fresh ids for one check.
+struct Run(String);
+
+impl Run {
+    fn new() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    fn id(&self, name: &str) -> String {
+        format!("{}-{name}", self.0)
+    }
+
+    fn device(
+        &self,
+        name: &str,
+        user: &str,
+        kind: VendorType,
+        created_at: DateTime<Utc>,
+    ) -> DeviceRecord {
+        DeviceRecord {
+            device: DeviceRef {
+                id: self.id(name),
+                user_id: self.id(user),
+                device_type: kind,
+                vendor_id: format!("VIN-{name}"),
+                site_id: None,
+            },
+            vendor: "TESLA".to_owned(),
+            account_id: self.id("account"),
+            created_at,
+        }
+    }
+}
+
+/// A millisecond-exact time `seconds` after 2024-01-01T00:00:00Z.
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().expect("valid date")
+        + Duration::seconds(seconds)
+}
+
+fn snapshot(device: &DeviceRecord, observed_at: DateTime<Utc>, charge: u32) -> Snapshot {
+    Snapshot {
+        device_id: device.device.id.clone(),
+        user_id: device.device.user_id.clone(),
+        device_type: device.device.device_type,
+        version: 0,
+        observed_at,
+        resource: json!({ "id": device.device.id, "chargeState": { "batteryLevel": charge } }),
+    }
+}
+
+fn ids<'a>(items: impl IntoIterator<Item = &'a DeviceRecord>) -> Vec<String> {
+    items.into_iter().map(|d| d.device.id.clone()).collect()
+}
+
+fn by_user(user: &str) -> DeviceFilter {
+    DeviceFilter { user_id: Some(user.to_owned()), device_type: None }
+}
+
+fn page(size: usize) -> PageRequest {
+    PageRequest { after: None, before: None, page_size: size }
+}
+
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, expected: u64, actual: u64) {
+    match result {
+        Err(StoreError::Conflict { expected: e, actual: a, .. }) => {
+            assert_eq!((e, a), (expected, actual), "conflict versions");
+        }
+        other => panic!("expected a conflict ({expected} vs {actual}), got {other:?}"),
+    }
+}
+
+/// `ping` succeeds and the backend names itself.
+pub async fn ping(store: &dyn Store) {
+    store.ping().await.expect("ping");
+    assert!(!store.backend().is_empty());
+}
+
+/// Register, read, replace (keeping `created_at`) and move a device between users.
+pub async fn devices(store: &dyn Store) {
+    let run = Run::new();
+    let device = run.device("car", "alice", VendorType::Vehicle, at(100));
+    assert_eq!(store.get_device(&device.device.id).await.expect("get"), None);
+    store.put_device(device.clone()).await.expect("put");
+    assert_eq!(store.get_device(&device.device.id).await.expect("get"), Some(device.clone()));
+
+    // A replacement keeps the first created_at, whatever the caller sends.
+    let mut moved = device.clone();
+    moved.device.user_id = run.id("bob");
+    moved.vendor = "OTHER".to_owned();
+    moved.created_at = at(999);
+    store.put_device(moved.clone()).await.expect("replace");
+    let stored = store.get_device(&device.device.id).await.expect("get").expect("stored");
+    assert_eq!(stored.created_at, device.created_at, "created_at is kept");
+    assert_eq!(stored.vendor, "OTHER");
+    assert_eq!(stored.device.user_id, run.id("bob"));
+
+    // The user indexes follow the owner.
+    let alice = store.list_devices(&by_user(&run.id("alice")), &page(10)).await.expect("list");
+    assert!(alice.items.is_empty(), "moved away from alice: {alice:?}");
+    let bob = store.list_devices(&by_user(&run.id("bob")), &page(10)).await.expect("list");
+    assert_eq!(ids(&bob.items), ids([&device]));
+    assert_eq!(bob.items[0].created_at, device.created_at);
+    assert_eq!((bob.after, bob.before), (None, None));
+
+    assert!(store.delete_device(&device.device.id).await.expect("delete"));
+}
+
+/// Filters by user, by type and both; snapshots follow the same filters.
+pub async fn device_filters(store: &dyn Store) {
+    let run = Run::new();
+    let car1 = run.device("car1", "u1", VendorType::Vehicle, at(10));
+    let car2 = run.device("car2", "u1", VendorType::Vehicle, at(20));
+    let charger = run.device("charger", "u1", VendorType::Charger, at(30));
+    let other = run.device("car3", "u2", VendorType::Vehicle, at(40));
+    for device in [&car1, &car2, &charger, &other] {
+        store.put_device(device.clone()).await.expect("put");
+    }
+    let u1 = run.id("u1");
+    let list = |filter: DeviceFilter| async move {
+        store.list_devices(&filter, &page(100)).await.expect("list")
+    };
+
+    let all_u1 = list(by_user(&u1)).await;
+    assert_eq!(ids(&all_u1.items), ids([&charger, &car2, &car1]), "newest first");
+    let u1_cars =
+        list(DeviceFilter { user_id: Some(u1.clone()), device_type: Some(VendorType::Vehicle) })
+            .await;
+    assert_eq!(ids(&u1_cars.items), ids([&car2, &car1]));
+    let u1_chargers =
+        list(DeviceFilter { user_id: Some(u1.clone()), device_type: Some(VendorType::Charger) })
+            .await;
+    assert_eq!(ids(&u1_chargers.items), ids([&charger]));
+    let u2 = list(by_user(&run.id("u2"))).await;
+    assert_eq!(ids(&u2.items), ids([&other]));
+
+    // By type alone the list spans users (and whatever else the store holds): walk it all.
+    let mut seen = Vec::new();
+    let mut request = page(MAX_WALK_PAGE);
+    loop {
+        let filter = DeviceFilter { user_id: None, device_type: Some(VendorType::Vehicle) };
+        let vehicles = store.list_devices(&filter, &request).await.expect("list");
+        assert!(vehicles.items.iter().all(|d| d.device.device_type == VendorType::Vehicle));
+        seen.extend(ids(&vehicles.items));
+        match vehicles.after {
+            Some(after) => request = PageRequest { after: Some(after), ..page(MAX_WALK_PAGE) },
+            None => break,
+        }
+    }
+    for car in [&car1, &car2, &other] {
+        assert!(seen.contains(&car.device.id), "type filter lists {}", car.device.id);
+    }
+    assert!(!seen.contains(&charger.device.id));
+
+    // Snapshot lists use the same filters and leave out devices without a snapshot.
+    for device in [&car1, &charger] {
+        store.put_snapshot(snapshot(device, at(50), 60), 0).await.expect("snapshot");
+    }
+    let snaps = store.list_snapshots(&by_user(&u1), &page(100)).await.expect("list");
+    let snap_ids: Vec<_> = snaps.items.iter().map(|s| s.device_id.clone()).collect();
+    assert_eq!(snap_ids, ids([&charger, &car1]));
+    assert!(snaps.items.iter().all(|s| s.version == 1));
+    let filter = DeviceFilter { user_id: Some(u1.clone()), device_type: Some(VendorType::Vehicle) };
+    let car_snaps = store.list_snapshots(&filter, &page(100)).await.expect("list");
+    assert_eq!(car_snaps.items.len(), 1);
+    assert_eq!(car_snaps.items[0].device_id, car1.device.id);
+
+    for device in [&car1, &car2, &charger, &other] {
+        store.delete_device(&device.device.id).await.expect("delete");
+    }
+}
+
+/// Three pages forward with `after`, back with `before`, ties broken by id, clamped sizes.
+pub async fn device_pagination(store: &dyn Store) {
+    let run = Run::new();
+    // d0 (oldest) .. d6 (newest); d3 and d4 share a millisecond, so the id breaks the tie and
+    // d4 ("...-d4" > "...-d3") lists first.
+    let times = [0, 10, 20, 30, 30, 40, 50];
+    let devices: Vec<_> = times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| run.device(&format!("d{i}"), "pager", VendorType::Vehicle, at(t)))
+        .collect();
+    for device in &devices {
+        store.put_device(device.clone()).await.expect("put");
+    }
+    let filter = by_user(&run.id("pager"));
+    let newest_first: Vec<String> = devices.iter().rev().map(|d| d.device.id.clone()).collect();
+
+    let first = store.list_devices(&filter, &page(3)).await.expect("page 1");
+    assert_eq!(ids(&first.items), newest_first[0..3]);
+    assert_eq!(first.before, None, "nothing newer than the first page");
+    let after = first.after.clone().expect("page 1 has a next page");
+
+    let second = store
+        .list_devices(&filter, &PageRequest { after: Some(after), ..page(3) })
+        .await
+        .expect("page 2");
+    assert_eq!(ids(&second.items), newest_first[3..6]);
+    let (after, back) = (second.after.clone(), second.before.clone());
+
+    let third =
+        store.list_devices(&filter, &PageRequest { after, ..page(3) }).await.expect("page 3");
+    assert_eq!(ids(&third.items), newest_first[6..7]);
+    assert_eq!(third.after, None, "nothing older than the last page");
+
+    // And back again.
+    let second_again = store
+        .list_devices(&filter, &PageRequest { before: third.before.clone(), ..page(3) })
+        .await
+        .expect("back to page 2");
+    assert_eq!(second_again, second);
+    let first_again =
+        store.list_devices(&filter, &PageRequest { before: back, ..page(3) }).await.expect("back");
+    assert_eq!(first_again, first);
+
+    // `before` takes the items right before the cursor, not the first page.
+    let near = store
+        .list_devices(&filter, &PageRequest { before: third.before.clone(), ..page(2) })
+        .await
+        .expect("before with a small page");
+    assert_eq!(ids(&near.items), newest_first[4..6]);
+    assert!(near.before.is_some() && near.after.is_some());
+
+    // A cursor stays usable when its item is deleted.
+    store.delete_device(&newest_first[2]).await.expect("delete");
+    let resumed = store
+        .list_devices(&filter, &PageRequest { after: first.after.clone(), ..page(3) })
+        .await
+        .expect("resume");
+    assert_eq!(ids(&resumed.items), newest_first[3..6]);
+
+    // Sizes are clamped to 1..=1000.
+    let one = store.list_devices(&filter, &page(0)).await.expect("size 0");
+    assert_eq!(one.items.len(), 1);
+    let all = store.list_devices(&filter, &page(1_000_000)).await.expect("huge size");
+    assert_eq!(all.items.len(), devices.len() - 1);
+    assert_eq!((all.after, all.before), (None, None));
+
+    for device in &devices {
+        store.delete_device(&device.device.id).await.expect("delete");
+    }
+}
+
+/// Cursors the store did not hand out, and `after` with `before`, are `InvalidCursor`.
+pub async fn invalid_cursors(store: &dyn Store) {
+    let filter = by_user(&Run::new().id("nobody"));
+    let bad = |after: Option<&str>, before: Option<&str>| PageRequest {
+        after: after.map(str::to_owned),
+        before: before.map(str::to_owned),
+        page_size: 10,
+    };
+    for request in [bad(Some("garbage!"), None), bad(None, Some("Zm9vYmFy")), bad(Some(""), None)] {
+        let result = store.list_devices(&filter, &request).await;
+        assert!(matches!(result, Err(StoreError::InvalidCursor(_))), "{request:?}: {result:?}");
+        let result = store.list_snapshots(&filter, &request).await;
+        assert!(matches!(result, Err(StoreError::InvalidCursor(_))), "{request:?}: {result:?}");
+    }
+
+    // Two valid cursors at once are refused too.
+    let run = Run::new();
+    let devices: Vec<_> =
+        (0..3).map(|i| run.device(&format!("d{i}"), "u", VendorType::Vehicle, at(i))).collect();
+    for device in &devices {
+        store.put_device(device.clone()).await.expect("put");
+    }
+    let filter = by_user(&run.id("u"));
+    let first = store.list_devices(&filter, &page(1)).await.expect("list");
+    let cursor = first.after.expect("more pages");
+    let both = PageRequest { after: Some(cursor.clone()), before: Some(cursor), page_size: 1 };
+    let result = store.list_devices(&filter, &both).await;
+    assert!(matches!(result, Err(StoreError::InvalidCursor(_))), "{result:?}");
+    for device in &devices {
+        store.delete_device(&device.device.id).await.expect("delete");
+    }
+}
+
+/// Snapshot compare-and-set and the registered-device requirement.
+pub async fn snapshots(store: &dyn Store) {
+    let run = Run::new();
+    let device = run.device("car", "u", VendorType::Vehicle, at(0));
+    let id = device.device.id.clone();
+
+    let unregistered = store.put_snapshot(snapshot(&device, at(1), 50), 0).await;
+    assert!(matches!(unregistered, Err(StoreError::NotFound(_))), "{unregistered:?}");
+    store.put_device(device.clone()).await.expect("put");
+    assert_eq!(store.get_snapshot(&id).await.expect("get"), None);
+
+    assert_eq!(store.put_snapshot(snapshot(&device, at(1), 50), 0).await.expect("first"), 1);
+    assert_conflict(store.put_snapshot(snapshot(&device, at(2), 51), 0).await, 0, 1);
+    assert_eq!(store.put_snapshot(snapshot(&device, at(2), 52), 1).await.expect("second"), 2);
+    assert_conflict(store.put_snapshot(snapshot(&device, at(3), 53), 1).await, 1, 2);
+    assert_conflict(store.put_snapshot(snapshot(&device, at(3), 53), 7).await, 7, 2);
+
+    let stored = store.get_snapshot(&id).await.expect("get").expect("stored");
+    let expected = Snapshot { version: 2, ..snapshot(&device, at(2), 52) };
+    assert_eq!(stored, expected, "the winning write, with its version");
+
+    // Replacing the device keeps its snapshot, and snapshot lists follow a new owner.
+    let mut moved = device.clone();
+    moved.device.user_id = run.id("u2");
+    store.put_device(moved).await.expect("replace");
+    assert_eq!(store.get_snapshot(&id).await.expect("get"), Some(expected.clone()));
+    let old_owner = store.list_snapshots(&by_user(&run.id("u")), &page(10)).await.expect("list");
+    assert!(old_owner.items.is_empty(), "{old_owner:?}");
+    let new_owner = store.list_snapshots(&by_user(&run.id("u2")), &page(10)).await.expect("list");
+    assert_eq!(new_owner.items, [expected]);
+    store.delete_device(&id).await.expect("delete");
+}
+
+/// Deleting a device removes it, its snapshot, its list entries and its schedule entry.
+pub async fn delete_device(store: &dyn Store) {
+    let run = Run::new();
+    let device = run.device("car", "u", VendorType::Vehicle, at(0));
+    let id = device.device.id.clone();
+    let filter = by_user(&run.id("u"));
+    store.put_device(device.clone()).await.expect("put");
+    store.put_snapshot(snapshot(&device, at(1), 40), 0).await.expect("snapshot");
+    store.schedule(&id, at(100)).await.expect("schedule");
+
+    assert!(store.delete_device(&id).await.expect("delete"), "it existed");
+    assert_eq!(store.get_device(&id).await.expect("get"), None);
+    assert_eq!(store.get_snapshot(&id).await.expect("get"), None);
+    assert_eq!(store.due_at(&id).await.expect("due"), None);
+    assert!(store.list_devices(&filter, &page(10)).await.expect("list").items.is_empty());
+    assert!(store.list_snapshots(&filter, &page(10)).await.expect("list").items.is_empty());
+    assert!(!store.delete_device(&id).await.expect("delete again"), "gone already");
+
+    let orphan = store.put_snapshot(snapshot(&device, at(2), 41), 1).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+
+    // Registering it again starts from scratch.
+    store.put_device(device.clone()).await.expect("put again");
+    assert_eq!(store.put_snapshot(snapshot(&device, at(3), 42), 0).await.expect("fresh"), 1);
+    store.delete_device(&id).await.expect("delete");
+}
+
+/// Action compare-and-set and the pending indexes.
+pub async fn actions(store: &dyn Store) {
+    let run = Run::new();
+    let target = run.id("car");
+    let action = |name: &str, pending: bool| {
+        let state = if pending { "PENDING" } else { "CONFIRMED" };
+        ActionRecord {
+            id: run.id(name),
+            target_id: target.clone(),
+            pending,
+            version: 0,
+            body: json!({ "id": run.id(name), "kind": "START_CHARGING", "state": state }),
+        }
+    };
+    let pending_ids = |actions: Vec<ActionRecord>| -> Vec<String> {
+        actions.into_iter().map(|a| a.id).filter(|id| id.starts_with(&run.0)).collect()
+    };
+
+    assert_eq!(store.get_action(&run.id("a1")).await.expect("get"), None);
+    assert_eq!(store.put_action(action("a2", true), 0).await.expect("put"), 1);
+    assert_eq!(store.put_action(action("a1", true), 0).await.expect("put"), 1);
+    assert_conflict(store.put_action(action("a1", true), 0).await, 0, 1);
+    assert_eq!(
+        pending_ids(store.pending_actions_for(&target).await.expect("pending")),
+        [run.id("a1"), run.id("a2")],
+        "id order"
+    );
+    assert_eq!(
+        pending_ids(store.pending_actions().await.expect("pending")),
+        [run.id("a1"), run.id("a2")]
+    );
+    assert!(store.pending_actions_for(&run.id("other")).await.expect("pending").is_empty());
+
+    // Settling an action takes it out of the pending indexes.
+    assert_eq!(store.put_action(action("a1", false), 1).await.expect("settle"), 2);
+    assert_conflict(store.put_action(action("a1", true), 1).await, 1, 2);
+    let stored = store.get_action(&run.id("a1")).await.expect("get").expect("stored");
+    assert_eq!(stored, ActionRecord { version: 2, ..action("a1", false) });
+    assert_eq!(
+        pending_ids(store.pending_actions_for(&target).await.expect("pending")),
+        [run.id("a2")]
+    );
+    assert_eq!(pending_ids(store.pending_actions().await.expect("pending")), [run.id("a2")]);
+
+    assert_eq!(store.put_action(action("a2", false), 1).await.expect("settle"), 2);
+    assert!(pending_ids(store.pending_actions().await.expect("pending")).is_empty());
+}
+
+/// Due times, moving only earlier, claims with leases, and removal.
+pub async fn schedule(store: &dyn Store) {
+    let run = Run::new();
+    // Due times in 1971, so no real schedule entry is ever due at these `now` values.
+    let base = Utc.with_ymd_and_hms(1971, 1, 1, 0, 0, 0).single().expect("valid date");
+    let t = |seconds: i64| base + Duration::seconds(seconds);
+    let (d1, d2, d3) = (run.id("d1"), run.id("d2"), run.id("d3"));
+    let len_before = store.schedule_len().await.expect("len");
+
+    store.schedule(&d1, t(10)).await.expect("schedule");
+    store.schedule(&d2, t(5)).await.expect("schedule");
+    assert_eq!(store.due_at(&d1).await.expect("due"), Some(t(10)));
+    assert_eq!(store.due_at(&d3).await.expect("due"), None);
+
+    // schedule_earlier never moves later, moves earlier, and inserts when absent.
+    assert_eq!(store.schedule_earlier(&d1, t(20)).await.expect("earlier"), t(10));
+    assert_eq!(store.due_at(&d1).await.expect("due"), Some(t(10)));
+    assert_eq!(store.schedule_earlier(&d1, t(1)).await.expect("earlier"), t(1));
+    assert_eq!(store.due_at(&d1).await.expect("due"), Some(t(1)));
+    assert_eq!(store.schedule_earlier(&d3, t(30)).await.expect("insert"), t(30));
+    assert_eq!(store.schedule_len().await.expect("len"), len_before + 3);
+
+    // Nothing is due before the earliest entry; limit 0 takes nothing.
+    assert!(store.claim_due(t(0), 10, t(60)).await.expect("claim").is_empty());
+    assert!(store.claim_due(t(100), 0, t(200)).await.expect("claim").is_empty());
+
+    // Claims come earliest first with their due times, and lease the devices.
+    let claimed = store.claim_due(t(5), 10, t(60)).await.expect("claim");
+    assert_eq!(claimed, [(d1.clone(), t(1)), (d2.clone(), t(5))]);
+    assert_eq!(store.due_at(&d1).await.expect("due"), Some(t(60)));
+    assert!(store.claim_due(t(5), 10, t(60)).await.expect("claim again").is_empty(), "leased");
+    let claimed = store.claim_due(t(59), 10, t(90)).await.expect("claim");
+    assert_eq!(claimed, [(d3.clone(), t(30))], "leased devices stay out until the lease ends");
+
+    // When the lease runs out they are due again; ties go by id, and limit holds.
+    let claimed = store.claim_due(t(60), 1, t(120)).await.expect("claim");
+    assert_eq!(claimed, [(d1.clone(), t(60))]);
+    let claimed = store.claim_due(t(60), 10, t(120)).await.expect("claim");
+    assert_eq!(claimed, [(d2.clone(), t(60))]);
+
+    // schedule() may move later; unschedule removes.
+    store.schedule(&d3, t(1000)).await.expect("schedule");
+    assert_eq!(store.due_at(&d3).await.expect("due"), Some(t(1000)));
+    for device in [&d1, &d2, &d3] {
+        store.unschedule(device).await.expect("unschedule");
+        assert_eq!(store.due_at(device).await.expect("due"), None);
+    }
+    store.unschedule(&d1).await.expect("unschedule twice");
+    assert_eq!(store.schedule_len().await.expect("len"), len_before);
+}
+
+/// API clients, and tokens that expire relative to `now`.
+pub async fn clients_and_tokens(store: &dyn Store) {
+    let run = Run::new();
+    let client = ApiClient {
+        client_id: run.id("client"),
+        secret_hash: "hash-1".to_owned(),
+        api_version: "2024-10-01".to_owned(),
+        created_at: at(0),
+    };
+    assert_eq!(store.get_client(&client.client_id).await.expect("get"), None);
+    store.put_client(client.clone()).await.expect("put");
+    assert_eq!(store.get_client(&client.client_id).await.expect("get"), Some(client.clone()));
+    let rotated = ApiClient { secret_hash: "hash-2".to_owned(), ..client.clone() };
+    store.put_client(rotated.clone()).await.expect("replace");
+    assert_eq!(store.get_client(&client.client_id).await.expect("get"), Some(rotated));
+
+    // Expiry comes from the wall clock's future so a backend that expires keys by itself keeps
+    // the token for the test; `now` decides what callers see.
+    let expires_at = Utc::now() + Duration::hours(1);
+    let token = AccessToken {
+        token_hash: run.id("token"),
+        client_id: client.client_id.clone(),
+        expires_at,
+    };
+    store.put_token(token.clone()).await.expect("put token");
+    let get = |now| store.get_token(&token.token_hash, now);
+    assert_eq!(get(expires_at - Duration::hours(2)).await.expect("get"), Some(token.clone()));
+    assert_eq!(
+        get(expires_at - Duration::milliseconds(1)).await.expect("get"),
+        Some(token.clone())
+    );
+    assert_eq!(get(expires_at).await.expect("get"), None, "expired at expires_at");
+    assert_eq!(get(expires_at + Duration::days(1)).await.expect("get"), None);
+    assert_eq!(store.get_token(&run.id("unknown"), at(0)).await.expect("get"), None);
+}
+
+/// Account compare-and-set and the per-user index.
+pub async fn accounts(store: &dyn Store) {
+    let run = Run::new();
+    let account = |id: &str, user: &str, token: &str| AccountRef {
+        user_id: run.id(user),
+        vendor: "TESLA".to_owned(),
+        account_id: run.id(id),
+        credentials: Credentials {
+            access_token: token.to_owned(),
+            refresh_token: Some(format!("refresh-{token}")),
+            expires_at: Some(at(3600)),
+            ..Credentials::default()
+        },
+    };
+    let account_ids = |records: Vec<AccountRecord>| -> Vec<String> {
+        records.into_iter().map(|r| r.account.account_id).collect()
+    };
+
+    assert_eq!(store.get_account(&run.id("acc1")).await.expect("get"), None);
+    assert_eq!(store.put_account(account("acc2", "u", "t0"), 0).await.expect("put"), 1);
+    assert_eq!(store.put_account(account("acc1", "u", "t1"), 0).await.expect("put"), 1);
+    assert_conflict(store.put_account(account("acc1", "u", "t1"), 0).await, 0, 1);
+
+    // A credential refresh: exactly one of two writers holding version 1 wins.
+    assert_eq!(store.put_account(account("acc1", "u", "t2"), 1).await.expect("refresh"), 2);
+    assert_conflict(store.put_account(account("acc1", "u", "t2-lost"), 1).await, 1, 2);
+    let stored = store.get_account(&run.id("acc1")).await.expect("get").expect("stored");
+    assert_eq!(stored, AccountRecord { account: account("acc1", "u", "t2"), version: 2 });
+
+    let of_user = store.accounts_of_user(&run.id("u")).await.expect("of user");
+    assert_eq!(account_ids(of_user.clone()), [run.id("acc1"), run.id("acc2")], "id order");
+    assert_eq!(of_user[0].version, 2);
+    assert!(store.accounts_of_user(&run.id("nobody")).await.expect("of user").is_empty());
+
+    // Moving an account to another user moves it between the user lists.
+    assert_eq!(store.put_account(account("acc2", "v", "t0"), 1).await.expect("move"), 2);
+    assert_eq!(
+        account_ids(store.accounts_of_user(&run.id("u")).await.expect("u")),
+        [run.id("acc1")]
+    );
+    assert_eq!(
+        account_ids(store.accounts_of_user(&run.id("v")).await.expect("v")),
+        [run.id("acc2")]
+    );
+}
+
+/// Appending assigns increasing ids; reading is oldest first, strictly after `after`.
+pub async fn events(store: &dyn Store) {
+    let run = Run::new();
+    let event = |n: u32| Event {
+        id: "ignored".to_owned(),
+        event: "user:vehicle:updated".to_owned(),
+        user_id: run.id("u"),
+        created_at: at(i64::from(n)),
+        payload: json!({ "n": n, "run": run.0 }),
+    };
+    let mut appended = Vec::new();
+    for n in 0..3 {
+        let id = store.append_event(event(n)).await.expect("append");
+        assert_ne!(id, "ignored", "the log assigns ids");
+        appended.push(id);
+    }
+    let mine = |events: Vec<Event>| -> Vec<Event> {
+        events.into_iter().filter(|e| e.user_id == run.id("u")).collect()
+    };
+
+    let after_first = mine(store.read_events(Some(&appended[0]), 10).await.expect("read"));
+    let expected: Vec<Event> =
+        (1..3).map(|n| Event { id: appended[n as usize].clone(), ..event(n) }).collect();
+    assert_eq!(after_first, expected, "oldest first, strictly after the id");
+    let limited = store.read_events(Some(&appended[0]), 1).await.expect("read");
+    assert_eq!(limited, expected[..1]);
+    assert!(mine(store.read_events(Some(&appended[2]), 10).await.expect("read")).is_empty());
+    assert!(store.read_events(Some(&appended[0]), 0).await.expect("limit 0").is_empty());
+
+    // From the start, ids only grow: each event read after the previous one's id.
+    let from_start = store.read_events(None, 1).await.expect("read");
+    assert_eq!(from_start.len(), 1, "the log is not empty");
+    let next = store.read_events(Some(&from_start[0].id), 1).await.expect("read");
+    assert!(next.first().is_some_and(|e| e.id != from_start[0].id));
+
+    let bad = store.read_events(Some("not-an-event-id"), 10).await;
+    assert!(matches!(bad, Err(StoreError::InvalidCursor(_))), "{bad:?}");
+}

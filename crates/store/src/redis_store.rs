@@ -1,0 +1,796 @@
+//! The Redis backend: shared state for several gateway instances.
+//!
+//! It talks to Redis through [`redis::aio::ConnectionManager`], which multiplexes one
+//! connection and reconnects on its own after a drop; a failed call surfaces as
+//! `StoreError::Unavailable` and the next one may succeed again.
+//!
+//! # Key layout
+//!
+//! Every key starts with the hash tag `{<prefix>}` (prefix `oemgate` by default), written `{p}`
+//! below:
+//!
+//! - `{p}:device:<id>` (hash): `record` (JSON), `created` (the first `created_at`, which wins
+//!   over the record's), `member` (its sort key), `indexes` and `snapshot_indexes` (JSON lists
+//!   of the index keys it is in, so scripts can leave them after the owner or type changed).
+//! - `{p}:idx:devices`, `{p}:idx:devices:user:<user>`, `{p}:idx:devices:type:<type>`,
+//!   `{p}:idx:devices:type-user:<type>:<user>` (sorted sets): device sort keys, all scored 0
+//!   and read with `ZRANGEBYLEX` (see `paging`).
+//! - `{p}:idx:snapshots` and the same three variants (sorted sets): the sort keys of devices
+//!   that have a snapshot, so snapshot lists page exactly.
+//! - `{p}:snapshot:<device id>` (hash): `version`, `body` (JSON).
+//! - `{p}:action:<id>` (hash): `version`, `body` (JSON), `indexes`.
+//! - `{p}:idx:actions:pending`, `{p}:idx:actions:pending:target:<device id>` (sets): pending
+//!   action ids.
+//! - `{p}:schedule` (sorted set): device ids scored by due time in epoch milliseconds.
+//! - `{p}:client:<id>` (string): API client JSON.
+//! - `{p}:token:<hash>` (string): token JSON, expiring at `expires_at` (`SET ... PXAT`).
+//! - `{p}:account:<id>` (hash): `version`, `body` (account JSON), `indexes`.
+//! - `{p}:idx:accounts:user:<user>` (set): account ids of a user.
+//! - `{p}:events` (stream): field `event` holds the event JSON with an empty id; the stream
+//!   entry id is the event id.
+//!
+//! Why one hash tag: Redis Cluster only runs a script or transaction whose keys live in one
+//! slot, and the writes here span a record and its indexes. With one tag per store all keys
+//! share a slot, so every script works unchanged on a cluster. The price is that one
+//! deployment's data lives on one node; a deployment that outgrows a node shards by running
+//! several prefixes (for example one per region or tenant group).
+//!
+//! Multi-key writes run as Lua scripts (see `scripts`) so they are atomic. Redis 6.2 or later
+//! is required (`ZADD LT`, `SET PXAT`, exclusive `XRANGE` starts).
+
+mod scripts;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use oemgate_core::AccountRef;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, FromRedisValue, RedisError, ScriptInvocation};
+use serde::de::DeserializeOwned;
+
+use crate::codec::{decode, encode, from_millis, to_millis};
+use crate::error::{StoreError, StoreResult};
+use crate::paging::{Direction, KeyRange, SortKey, page_keys};
+use crate::traits::*;
+use scripts::Scripts;
+
+const BACKEND: &str = "redis";
+
+/// Two fields of one hash as `HMGET` returns them (absent fields are `None`).
+type HmGet<A> = (Option<A>, Option<Vec<u8>>);
+
+/// How to reach Redis and where in it the store lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://` where TLS is built in).
+    pub url: String,
+    /// The hash tag of every key (default `oemgate`); non-empty, without `{` or `}`.
+    pub prefix: String,
+    /// Bound on establishing the first connection, retries included (default 3 s).
+    pub connect_timeout: Duration,
+    /// Bound on a single call once connected (default 5 s), so a stalled Redis surfaces as
+    /// `Unavailable` instead of hanging the caller.
+    pub response_timeout: Duration,
+    /// The event stream is trimmed to about this many entries (default
+    /// [`DEFAULT_EVENT_LOG_CAP`]).
+    pub event_log_max_len: usize,
+}
+
+impl RedisConfig {
+    /// The default key prefix.
+    pub const DEFAULT_PREFIX: &'static str = "oemgate";
+
+    /// Defaults for everything but the URL and the key prefix (see
+    /// [`RedisConfig::DEFAULT_PREFIX`]).
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+            connect_timeout: Duration::from_secs(3),
+            response_timeout: Duration::from_secs(5),
+            event_log_max_len: DEFAULT_EVENT_LOG_CAP,
+        }
+    }
+}
+
+/// The Redis-backed store. Cloning shares the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    scripts: std::sync::Arc<Scripts>,
+    event_log_max_len: usize,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("tag", &self.keys.tag).finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects, failing within `connect_timeout` when Redis cannot be reached. Errors name
+    /// the address (with any password masked).
+    pub async fn connect(config: RedisConfig) -> StoreResult<Self> {
+        let address = redact_url(&config.url);
+        if config.prefix.is_empty() || config.prefix.contains(['{', '}']) {
+            return Err(StoreError::Unavailable {
+                backend: BACKEND,
+                message: format!(
+                    "invalid key prefix {:?}: it must be non-empty and free of braces",
+                    config.prefix
+                ),
+                source: None,
+            });
+        }
+        let client = Client::open(config.url.as_str()).map_err(|err| {
+            StoreError::unavailable(BACKEND, format!("invalid redis url {address}: {err}"), err)
+        })?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.response_timeout))
+            // A few quick retries ride out a blip; an unreachable server still fails fast.
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(100))
+            .set_max_delay(Duration::from_secs(1));
+        let connecting = client.get_connection_manager_with_config(manager_config);
+        let conn = match tokio::time::timeout(config.connect_timeout, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(err)) => {
+                let message = format!("cannot connect to {address}: {err}");
+                return Err(StoreError::unavailable(BACKEND, message, err));
+            }
+            Err(elapsed) => {
+                let message = format!(
+                    "cannot connect to {address}: no connection within {:?}",
+                    config.connect_timeout
+                );
+                return Err(StoreError::unavailable(BACKEND, message, elapsed));
+            }
+        };
+        tracing::debug!(address = %address, prefix = %config.prefix, "connected to redis");
+        Ok(Self {
+            conn,
+            keys: Keys { tag: format!("{{{}}}", config.prefix) },
+            scripts: std::sync::Arc::new(Scripts::new()),
+            event_log_max_len: config.event_log_max_len.max(1),
+        })
+    }
+
+    /// Runs a command on a handle of the shared connection.
+    async fn query<T: FromRedisValue>(&self, what: &str, cmd: &redis::Cmd) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        cmd.query_async(&mut conn).await.map_err(|err| redis_error(what, err))
+    }
+
+    /// Runs a pipeline (one round trip) on a handle of the shared connection.
+    async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        what: &str,
+        pipe: &redis::Pipeline,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        pipe.query_async(&mut conn).await.map_err(|err| redis_error(what, err))
+    }
+
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: ScriptInvocation<'_>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        invocation.invoke_async(&mut conn).await.map_err(|err| redis_error(what, err))
+    }
+
+    /// Reads `version` and `body` of versioned records (snapshots, actions, accounts) in one
+    /// round trip; absent records are `None`.
+    async fn read_versioned<T: DeserializeOwned>(
+        &self,
+        keys: &[String],
+    ) -> StoreResult<Vec<Option<(u64, T)>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("HMGET").arg(key).arg("version").arg("body");
+        }
+        let rows: Vec<HmGet<String>> = self.query_pipeline("HMGET", &pipe).await?;
+        keys.iter()
+            .zip(rows)
+            .map(|(key, row)| match row {
+                (Some(version), Some(body)) => {
+                    let version = version
+                        .parse::<u64>()
+                        .map_err(|_| StoreError::corrupt(key, "undecodable version"))?;
+                    Ok(Some((version, decode(key, &body)?)))
+                }
+                (None, None) => Ok(None),
+                _ => Err(StoreError::corrupt(key, "version without body or body without version")),
+            })
+            .collect()
+    }
+
+    async fn read_one_versioned<T: DeserializeOwned>(
+        &self,
+        key: String,
+    ) -> StoreResult<Option<(u64, T)>> {
+        Ok(self.read_versioned(&[key]).await?.pop().flatten())
+    }
+
+    /// Reads device hashes in one round trip; absent devices are `None`.
+    async fn read_devices(&self, ids: &[&str]) -> StoreResult<Vec<Option<DeviceRecord>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.device(id)).collect();
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("HMGET").arg(key).arg("record").arg("created");
+        }
+        let rows: Vec<HmGet<Vec<u8>>> = self.query_pipeline("HMGET", &pipe).await?;
+        keys.iter()
+            .zip(rows)
+            .map(|(key, row)| match row {
+                (Some(record), Some(created)) => {
+                    let mut record: DeviceRecord = decode(key, &record)?;
+                    // The first registration's time wins; see PUT_DEVICE.
+                    record.created_at = decode(key, &created)?;
+                    Ok(Some(record))
+                }
+                (None, _) => Ok(None),
+                (Some(_), None) => Err(StoreError::corrupt(key, "record without created time")),
+            })
+            .collect()
+    }
+
+    /// Runs a versioned compare-and-set script and turns its reply into the trait's result.
+    async fn compare_and_set(
+        &self,
+        what: &str,
+        key: &str,
+        expected: u64,
+        invocation: ScriptInvocation<'_>,
+    ) -> StoreResult<u64> {
+        let (status, version): (i64, u64) = self.invoke(what, invocation).await?;
+        match status {
+            1 => Ok(version),
+            0 => Err(StoreError::Conflict { key: key.to_owned(), expected, actual: version }),
+            _ => Err(StoreError::NotFound(key.to_owned())),
+        }
+    }
+
+    async fn page<T>(
+        &self,
+        index: String,
+        request: &PageRequest,
+        fetch: impl AsyncFnOnce(Vec<&str>) -> StoreResult<Vec<Option<T>>>,
+    ) -> StoreResult<Page<T>> {
+        let index = RedisIndex { store: self, key: index };
+        let page = page_keys(&index, request).await?;
+        let ids = page.keys.iter().map(SortKey::id).collect();
+        // A record deleted between reading the index and reading it is skipped.
+        let items = fetch(ids).await?.into_iter().flatten().collect();
+        Ok(Page { items, after: page.after, before: page.before })
+    }
+}
+
+/// Maps a Redis failure: a script's `CORRUPT` reply is corrupt data, the rest is the backend
+/// being unavailable (or misbehaving), which callers treat alike.
+fn redis_error(what: &str, err: RedisError) -> StoreError {
+    if err.code() == Some("CORRUPT") {
+        let detail = err.detail().unwrap_or_default();
+        let (key, message) = detail.rsplit_once(": ").unwrap_or((detail, "undecodable"));
+        return StoreError::corrupt(key, message);
+    }
+    StoreError::unavailable(BACKEND, format!("{what}: {err}"), err)
+}
+
+/// Masks the password of a Redis URL for messages and logs.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            // A lone userinfo part may be a password too, so it is masked as well.
+            let masked = userinfo
+                .split_once(':')
+                .map_or("***".to_owned(), |(user, _)| format!("{user}:***"));
+            format!("{scheme}://{masked}@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The key names of one store (see the module doc for the layout).
+#[derive(Clone, Debug)]
+struct Keys {
+    /// `{prefix}`: the hash tag every key starts with.
+    tag: String,
+}
+
+impl Keys {
+    fn device(&self, id: &str) -> String {
+        format!("{}:device:{id}", self.tag)
+    }
+
+    fn snapshot(&self, device_id: &str) -> String {
+        format!("{}:snapshot:{device_id}", self.tag)
+    }
+
+    /// The sorted set of `list` ("devices" or "snapshots") for a filter.
+    fn list_index(&self, list: &str, user: Option<&str>, device_type: Option<&str>) -> String {
+        let tag = &self.tag;
+        // The type comes first in the combined key: types never contain ':', so no user id
+        // can make two different (type, user) pairs collide.
+        match (user, device_type) {
+            (None, None) => format!("{tag}:idx:{list}"),
+            (Some(user), None) => format!("{tag}:idx:{list}:user:{user}"),
+            (None, Some(kind)) => format!("{tag}:idx:{list}:type:{kind}"),
+            (Some(user), Some(kind)) => format!("{tag}:idx:{list}:type-user:{kind}:{user}"),
+        }
+    }
+
+    /// The four sorted sets of `list` a device belongs to.
+    fn list_indexes_of(&self, list: &str, user: &str, device_type: &str) -> [String; 4] {
+        [
+            self.list_index(list, None, None),
+            self.list_index(list, Some(user), None),
+            self.list_index(list, None, Some(device_type)),
+            self.list_index(list, Some(user), Some(device_type)),
+        ]
+    }
+
+    fn action(&self, id: &str) -> String {
+        format!("{}:action:{id}", self.tag)
+    }
+
+    fn pending_actions(&self) -> String {
+        format!("{}:idx:actions:pending", self.tag)
+    }
+
+    fn pending_actions_for(&self, target_id: &str) -> String {
+        format!("{}:idx:actions:pending:target:{target_id}", self.tag)
+    }
+
+    fn schedule(&self) -> String {
+        format!("{}:schedule", self.tag)
+    }
+
+    fn client(&self, id: &str) -> String {
+        format!("{}:client:{id}", self.tag)
+    }
+
+    fn token(&self, hash: &str) -> String {
+        format!("{}:token:{hash}", self.tag)
+    }
+
+    fn account(&self, id: &str) -> String {
+        format!("{}:account:{id}", self.tag)
+    }
+
+    fn accounts_of_user(&self, user_id: &str) -> String {
+        format!("{}:idx:accounts:user:{user_id}", self.tag)
+    }
+
+    fn events(&self) -> String {
+        format!("{}:events", self.tag)
+    }
+}
+
+/// One list index, as [`page_keys`] reads it.
+struct RedisIndex<'a> {
+    store: &'a RedisStore,
+    key: String,
+}
+
+impl KeyRange for RedisIndex<'_> {
+    async fn range(
+        &self,
+        from: Option<&SortKey>,
+        direction: Direction,
+        limit: usize,
+    ) -> StoreResult<Vec<SortKey>> {
+        // Lex ranges: "(x" is exclusive, "-" and "+" are the ends.
+        let bound = from.map(|key| format!("({}", key.as_str()));
+        let (command, start, stop) = match direction {
+            Direction::Older => ("ZREVRANGEBYLEX", bound.as_deref().unwrap_or("+"), "-"),
+            Direction::Newer => ("ZRANGEBYLEX", bound.as_deref().unwrap_or("-"), "+"),
+        };
+        let mut cmd = redis::cmd(command);
+        cmd.arg(&self.key).arg(start).arg(stop).arg("LIMIT").arg(0).arg(limit);
+        let members: Vec<String> = self.store.query(command, &cmd).await?;
+        members
+            .iter()
+            .map(|member| {
+                SortKey::parse(member)
+                    .ok_or_else(|| StoreError::corrupt(&self.key, format!("bad member {member:?}")))
+            })
+            .collect()
+    }
+}
+
+/// A Redis score (epoch ms; a double, exact for such integers) as a time.
+fn score_time(key: &str, score: f64) -> StoreResult<DateTime<Utc>> {
+    from_millis(score as i64).ok_or_else(|| StoreError::corrupt(key, format!("bad score {score}")))
+}
+
+#[async_trait]
+impl DeviceStore for RedisStore {
+    async fn put_device(&self, record: DeviceRecord) -> StoreResult<()> {
+        let id = &record.device.id;
+        let device_key = self.keys.device(id);
+        let kind = record.device.device_type.as_str();
+        let user = &record.device.user_id;
+        let mut invocation = self.scripts.put_device.prepare_invoke();
+        invocation.key(&device_key).key(self.keys.snapshot(id));
+        for index in self.keys.list_indexes_of("devices", user, kind) {
+            invocation.key(index);
+        }
+        for index in self.keys.list_indexes_of("snapshots", user, kind) {
+            invocation.key(index);
+        }
+        invocation
+            .arg(encode(&device_key, &record)?)
+            .arg(encode(&device_key, &record.created_at)?)
+            .arg(SortKey::new(record.created_at, id).as_str());
+        let _: i64 = self.invoke("put_device", invocation).await?;
+        Ok(())
+    }
+
+    async fn get_device(&self, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
+        Ok(self.read_devices(&[device_id]).await?.pop().flatten())
+    }
+
+    async fn delete_device(&self, device_id: &str) -> StoreResult<bool> {
+        let mut invocation = self.scripts.delete_device.prepare_invoke();
+        invocation
+            .key(self.keys.device(device_id))
+            .key(self.keys.snapshot(device_id))
+            .key(self.keys.schedule())
+            .arg(device_id);
+        let deleted: i64 = self.invoke("delete_device", invocation).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_devices(
+        &self,
+        filter: &DeviceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<DeviceRecord>> {
+        let index = self.list_index("devices", filter);
+        self.page(index, page, async |ids| self.read_devices(&ids).await).await
+    }
+
+    async fn get_snapshot(&self, device_id: &str) -> StoreResult<Option<Snapshot>> {
+        let stored = self.read_one_versioned(self.keys.snapshot(device_id)).await?;
+        Ok(stored.map(with_version(|s: &mut Snapshot| &mut s.version)))
+    }
+
+    async fn put_snapshot(
+        &self,
+        mut snapshot: Snapshot,
+        expected_version: u64,
+    ) -> StoreResult<u64> {
+        let key = self.keys.snapshot(&snapshot.device_id);
+        snapshot.version = expected_version + 1;
+        let mut invocation = self.scripts.put_snapshot.prepare_invoke();
+        invocation
+            .key(self.keys.device(&snapshot.device_id))
+            .key(&key)
+            .arg(expected_version)
+            .arg(encode(&key, &snapshot)?);
+        self.compare_and_set("put_snapshot", &key, expected_version, invocation).await.map_err(
+            |err| match err {
+                StoreError::NotFound(_) => {
+                    StoreError::NotFound(format!("device {}", snapshot.device_id))
+                }
+                other => other,
+            },
+        )
+    }
+
+    async fn list_snapshots(
+        &self,
+        filter: &DeviceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Snapshot>> {
+        let index = self.list_index("snapshots", filter);
+        self.page(index, page, async |ids| {
+            let keys: Vec<String> = ids.iter().map(|id| self.keys.snapshot(id)).collect();
+            let stored = self.read_versioned(&keys).await?;
+            Ok(stored
+                .into_iter()
+                .map(|s| s.map(with_version(|s: &mut Snapshot| &mut s.version)))
+                .collect())
+        })
+        .await
+    }
+}
+
+impl RedisStore {
+    fn list_index(&self, kind: &str, filter: &DeviceFilter) -> String {
+        let device_type = filter.device_type.map(|t| t.as_str());
+        self.keys.list_index(kind, filter.user_id.as_deref(), device_type)
+    }
+
+    /// Reads the versioned records whose ids a set holds, in id order.
+    async fn read_set<T: DeserializeOwned>(
+        &self,
+        set: &str,
+        record_key: impl Fn(&str) -> String,
+    ) -> StoreResult<Vec<(u64, T)>> {
+        let mut ids: Vec<String> = self.query("SMEMBERS", redis::cmd("SMEMBERS").arg(set)).await?;
+        ids.sort();
+        let keys: Vec<String> = ids.iter().map(|id| record_key(id)).collect();
+        Ok(self.read_versioned(&keys).await?.into_iter().flatten().collect())
+    }
+}
+
+/// Puts the authoritative stored version (the hash's `version` field) into a decoded record.
+fn with_version<T>(field: impl Fn(&mut T) -> &mut u64) -> impl Fn((u64, T)) -> T {
+    move |(version, mut record)| {
+        *field(&mut record) = version;
+        record
+    }
+}
+
+#[async_trait]
+impl ActionStore for RedisStore {
+    async fn put_action(
+        &self,
+        mut action: ActionRecord,
+        expected_version: u64,
+    ) -> StoreResult<u64> {
+        let key = self.keys.action(&action.id);
+        action.version = expected_version + 1;
+        let mut invocation = self.scripts.put_versioned.prepare_invoke();
+        invocation.key(&key);
+        if action.pending {
+            invocation
+                .key(self.keys.pending_actions())
+                .key(self.keys.pending_actions_for(&action.target_id));
+        }
+        invocation.arg(expected_version).arg(encode(&key, &action)?).arg(&action.id);
+        self.compare_and_set("put_action", &key, expected_version, invocation).await
+    }
+
+    async fn get_action(&self, action_id: &str) -> StoreResult<Option<ActionRecord>> {
+        let stored = self.read_one_versioned(self.keys.action(action_id)).await?;
+        Ok(stored.map(with_version(|a: &mut ActionRecord| &mut a.version)))
+    }
+
+    async fn pending_actions_for(&self, target_id: &str) -> StoreResult<Vec<ActionRecord>> {
+        let set = self.keys.pending_actions_for(target_id);
+        let stored = self.read_set(&set, |id| self.keys.action(id)).await?;
+        Ok(stored.into_iter().map(with_version(|a: &mut ActionRecord| &mut a.version)).collect())
+    }
+
+    async fn pending_actions(&self) -> StoreResult<Vec<ActionRecord>> {
+        let set = self.keys.pending_actions();
+        let stored = self.read_set(&set, |id| self.keys.action(id)).await?;
+        Ok(stored.into_iter().map(with_version(|a: &mut ActionRecord| &mut a.version)).collect())
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for RedisStore {
+    async fn schedule(&self, device_id: &str, due: DateTime<Utc>) -> StoreResult<()> {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.keys.schedule()).arg(to_millis(due)).arg(device_id);
+        let _: i64 = self.query("ZADD", &cmd).await?;
+        Ok(())
+    }
+
+    async fn schedule_earlier(
+        &self,
+        device_id: &str,
+        due: DateTime<Utc>,
+    ) -> StoreResult<DateTime<Utc>> {
+        let key = self.keys.schedule();
+        let mut invocation = self.scripts.schedule_earlier.prepare_invoke();
+        invocation.key(&key).arg(to_millis(due)).arg(device_id);
+        let score: f64 = self.invoke("schedule_earlier", invocation).await?;
+        score_time(&key, score)
+    }
+
+    async fn due_at(&self, device_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let key = self.keys.schedule();
+        let mut cmd = redis::cmd("ZSCORE");
+        cmd.arg(&key).arg(device_id);
+        let score: Option<f64> = self.query("ZSCORE", &cmd).await?;
+        score.map(|score| score_time(&key, score)).transpose()
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        if limit == 0 {
+            // LIMIT 0 0 is fine for Redis, but there is nothing to ask.
+            return Ok(Vec::new());
+        }
+        let key = self.keys.schedule();
+        let mut invocation = self.scripts.claim_due.prepare_invoke();
+        invocation.key(&key).arg(to_millis(now)).arg(limit).arg(to_millis(lease_until));
+        let claimed: Vec<(String, f64)> = self.invoke("claim_due", invocation).await?;
+        claimed.into_iter().map(|(id, score)| Ok((id, score_time(&key, score)?))).collect()
+    }
+
+    async fn unschedule(&self, device_id: &str) -> StoreResult<()> {
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.keys.schedule()).arg(device_id);
+        let _: i64 = self.query("ZREM", &cmd).await?;
+        Ok(())
+    }
+
+    async fn schedule_len(&self) -> StoreResult<usize> {
+        self.query("ZCARD", redis::cmd("ZCARD").arg(self.keys.schedule())).await
+    }
+}
+
+#[async_trait]
+impl ClientStore for RedisStore {
+    async fn put_client(&self, client: ApiClient) -> StoreResult<()> {
+        let key = self.keys.client(&client.client_id);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(encode(&key, &client)?);
+        let _: () = self.query("SET", &cmd).await?;
+        Ok(())
+    }
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ApiClient>> {
+        let key = self.keys.client(client_id);
+        let raw: Option<Vec<u8>> = self.query("GET", redis::cmd("GET").arg(&key)).await?;
+        raw.map(|raw| decode(&key, &raw)).transpose()
+    }
+
+    async fn put_token(&self, token: AccessToken) -> StoreResult<()> {
+        let key = self.keys.token(&token.token_hash);
+        let expires_ms = to_millis(token.expires_at);
+        if expires_ms <= 0 {
+            // PXAT needs a positive time; such a token is expired for any `now` after 1970.
+            return Ok(());
+        }
+        // PXAT takes the absolute expiry, so no clock arithmetic on our side; a time already
+        // past makes Redis drop the key at once, which `get_token` would reject anyway.
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(encode(&key, &token)?).arg("PXAT").arg(expires_ms);
+        let _: () = self.query("SET", &cmd).await?;
+        Ok(())
+    }
+
+    async fn get_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccessToken>> {
+        let key = self.keys.token(token_hash);
+        let raw: Option<Vec<u8>> = self.query("GET", redis::cmd("GET").arg(&key)).await?;
+        let token: Option<AccessToken> = raw.map(|raw| decode(&key, &raw)).transpose()?;
+        Ok(token.filter(|t| now < t.expires_at))
+    }
+}
+
+#[async_trait]
+impl AccountStore for RedisStore {
+    async fn put_account(&self, account: AccountRef, expected_version: u64) -> StoreResult<u64> {
+        let key = self.keys.account(&account.account_id);
+        let mut invocation = self.scripts.put_versioned.prepare_invoke();
+        invocation
+            .key(&key)
+            .key(self.keys.accounts_of_user(&account.user_id))
+            .arg(expected_version)
+            .arg(encode(&key, &account)?)
+            .arg(&account.account_id);
+        self.compare_and_set("put_account", &key, expected_version, invocation).await
+    }
+
+    async fn get_account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>> {
+        let stored = self.read_one_versioned(self.keys.account(account_id)).await?;
+        Ok(stored.map(|(version, account)| AccountRecord { account, version }))
+    }
+
+    async fn accounts_of_user(&self, user_id: &str) -> StoreResult<Vec<AccountRecord>> {
+        let set = self.keys.accounts_of_user(user_id);
+        let stored = self.read_set(&set, |id| self.keys.account(id)).await?;
+        Ok(stored
+            .into_iter()
+            .map(|(version, account)| AccountRecord { account, version })
+            .collect())
+    }
+}
+
+/// The stream field that holds an event's JSON.
+const EVENT_FIELD: &str = "event";
+
+/// Whether `id` looks like a stream id (`<ms>-<seq>`), checked before Redis sees it so a bad
+/// cursor is the caller's error, not an outage.
+fn is_stream_id(id: &str) -> bool {
+    id.split_once('-')
+        .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok())
+}
+
+#[async_trait]
+impl EventLog for RedisStore {
+    async fn append_event(&self, mut event: Event) -> StoreResult<String> {
+        let key = self.keys.events();
+        event.id = String::new();
+        // "~" lets Redis trim whole macro nodes lazily: cheap, and the cap is approximate.
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.event_log_max_len)
+            .arg("*")
+            .arg(EVENT_FIELD)
+            .arg(encode(&key, &event)?);
+        self.query("XADD", &cmd).await
+    }
+
+    async fn read_events(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Event>> {
+        let start = match after {
+            None => "-".to_owned(),
+            Some(id) if is_stream_id(id) => format!("({id}"),
+            Some(id) => return Err(StoreError::InvalidCursor(id.to_owned())),
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let key = self.keys.events();
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(&key).arg(start).arg("+").arg("COUNT").arg(limit);
+        let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = self.query("XRANGE", &cmd).await?;
+        entries
+            .into_iter()
+            .map(|(id, fields)| {
+                let raw = fields
+                    .into_iter()
+                    .find_map(|(name, value)| (name == EVENT_FIELD).then_some(value))
+                    .ok_or_else(|| StoreError::corrupt(format!("{key} {id}"), "no event field"))?;
+                let mut event: Event = decode(&format!("{key} {id}"), &raw)?;
+                event.id = id;
+                Ok(event)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let _: String = self.query("PING", &redis::cmd("PING")).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(redact_url("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+        assert_eq!(redact_url("redis://:hunter2@host:6379"), "redis://:***@host:6379");
+        assert_eq!(redact_url("rediss://me:pw@host/1"), "rediss://me:***@host/1");
+        assert_eq!(redact_url("redis://secret@host"), "redis://***@host");
+        assert_eq!(redact_url("unix:///tmp/redis.sock"), "unix:///tmp/redis.sock");
+    }
+
+    #[test]
+    fn stream_ids_are_checked() {
+        assert!(is_stream_id("1700000000000-0"));
+        assert!(!is_stream_id("1700000000000"));
+        assert!(!is_stream_id("abc-1"));
+        assert!(!is_stream_id("1-2-3"));
+    }
+}

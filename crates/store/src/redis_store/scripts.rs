@@ -1,0 +1,178 @@
+//! The Lua scripts behind every multi-key write of the Redis backend.
+//!
+//! Why Lua: a write such as "replace a device and move it between indexes" reads state (the
+//! stored version, the indexes the record is in now) and then writes several keys. A script
+//! runs atomically on the server, so no other client sees a half-applied write and no two
+//! instances both win a compare-and-set, without WATCH/MULTI retry loops, in one round trip.
+//!
+//! Key names are built only in Rust ([`super::Keys`]). A record remembers the index keys it was
+//! added to (a JSON list in its hash), so a later script can leave exactly those indexes even
+//! after the owner or type changed, and never has to construct a key name itself. Those keys
+//! are not passed as `KEYS`, which Redis Cluster tolerates only because every key of a store
+//! shares one hash tag and so one slot.
+//!
+//! Scripts report stored data they cannot read with a `CORRUPT <key>: ...` error reply, which
+//! the backend turns into `StoreError::Corrupt`.
+
+use redis::Script;
+
+/// Helpers prepended to every script.
+const PRELUDE: &str = r#"
+-- A JSON list of key names kept in a hash field (absent = empty); nil when undecodable.
+local function key_list(hash, field)
+  local raw = redis.call('HGET', hash, field)
+  if not raw then return {} end
+  local ok, list = pcall(cjson.decode, raw)
+  if ok and type(list) == 'table' then return list end
+  return nil
+end
+
+-- A record's version (absent = 0); nil when undecodable.
+local function version_of(hash)
+  local raw = redis.call('HGET', hash, 'version')
+  if not raw then return 0 end
+  return tonumber(raw)
+end
+
+local function corrupt(key, what)
+  return redis.error_reply('CORRUPT ' .. key .. ': undecodable ' .. what)
+end
+
+-- KEYS[from..to] as a Lua list.
+local function keys_between(from, to)
+  local list = {}
+  for i = from, to do list[#list + 1] = KEYS[i] end
+  return list
+end
+"#;
+
+/// Registers or replaces a device, keeping its first `created` time and list position.
+///
+/// KEYS: device hash, snapshot hash, 4 device indexes (all, user, type, type+user), the 4
+/// matching snapshot indexes. ARGV: record JSON, created JSON, sort key (index member).
+const PUT_DEVICE: &str = r#"
+local device, snapshot = KEYS[1], KEYS[2]
+local member = redis.call('HGET', device, 'member')
+if member then
+  -- A replacement may change the owner or type: leave the indexes of the old record first.
+  for _, field in ipairs({'indexes', 'snapshot_indexes'}) do
+    local old = key_list(device, field)
+    if not old then return corrupt(device, field) end
+    for _, index in ipairs(old) do redis.call('ZREM', index, member) end
+  end
+else
+  member = ARGV[3]
+  redis.call('HSET', device, 'member', member, 'created', ARGV[2])
+end
+local indexes, snapshot_indexes = keys_between(3, 6), keys_between(7, 10)
+redis.call('HSET', device, 'record', ARGV[1],
+  'indexes', cjson.encode(indexes), 'snapshot_indexes', cjson.encode(snapshot_indexes))
+for _, index in ipairs(indexes) do redis.call('ZADD', index, 0, member) end
+if redis.call('EXISTS', snapshot) == 1 then
+  for _, index in ipairs(snapshot_indexes) do redis.call('ZADD', index, 0, member) end
+end
+return 1
+"#;
+
+/// Removes a device, its snapshot, its index entries and its schedule entry; returns 1 when
+/// the device existed. Lenient with undecodable index lists: deleting is how such a record
+/// gets cleaned up (list reads skip index entries whose record is gone).
+///
+/// KEYS: device hash, snapshot hash, schedule. ARGV: device id.
+const DELETE_DEVICE: &str = r#"
+local device = KEYS[1]
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+local member = redis.call('HGET', device, 'member')
+if member then
+  for _, field in ipairs({'indexes', 'snapshot_indexes'}) do
+    for _, index in ipairs(key_list(device, field) or {}) do
+      redis.call('ZREM', index, member)
+    end
+  end
+end
+return redis.call('DEL', device)
+"#;
+
+/// Compare-and-set of a snapshot; the device must be registered.
+///
+/// KEYS: device hash, snapshot hash. ARGV: expected version, snapshot JSON (already carrying
+/// the new version). Returns {1, new version}, {0, stored version} on conflict, {-1, 0} when
+/// the device is not registered.
+const PUT_SNAPSHOT: &str = r#"
+local device, snapshot = KEYS[1], KEYS[2]
+local member = redis.call('HGET', device, 'member')
+if not member then return {-1, 0} end
+local actual = version_of(snapshot)
+if not actual then return corrupt(snapshot, 'version') end
+if actual ~= tonumber(ARGV[1]) then return {0, actual} end
+local indexes = key_list(device, 'snapshot_indexes')
+if not indexes then return corrupt(device, 'snapshot_indexes') end
+redis.call('HSET', snapshot, 'version', actual + 1, 'body', ARGV[2])
+for _, index in ipairs(indexes) do redis.call('ZADD', index, 0, member) end
+return {1, actual + 1}
+"#;
+
+/// Compare-and-set of a versioned record (action, account) that belongs to some set indexes.
+///
+/// KEYS: record hash, then the sets the new version belongs to. ARGV: expected version,
+/// record JSON, index member. Returns {1, new version} or {0, stored version}.
+const PUT_VERSIONED: &str = r#"
+local record = KEYS[1]
+local actual = version_of(record)
+if not actual then return corrupt(record, 'version') end
+if actual ~= tonumber(ARGV[1]) then return {0, actual} end
+local old = key_list(record, 'indexes')
+if not old then return corrupt(record, 'indexes') end
+for _, index in ipairs(old) do redis.call('SREM', index, ARGV[3]) end
+local indexes = keys_between(2, #KEYS)
+for _, index in ipairs(indexes) do redis.call('SADD', index, ARGV[3]) end
+-- cjson encodes an empty table as {}, which key_list reads back as an empty list too.
+redis.call('HSET', record, 'version', actual + 1, 'body', ARGV[2],
+  'indexes', cjson.encode(indexes))
+return {1, actual + 1}
+"#;
+
+/// Moves a device's due time earlier only (ZADD LT also inserts when absent) and returns the
+/// score in force.
+///
+/// KEYS: schedule. ARGV: due (epoch ms), device id.
+const SCHEDULE_EARLIER: &str = r#"
+redis.call('ZADD', KEYS[1], 'LT', ARGV[1], ARGV[2])
+return redis.call('ZSCORE', KEYS[1], ARGV[2])
+"#;
+
+/// Takes up to `limit` devices due by `now` and moves them to the lease time in one step, so
+/// two instances never claim the same device.
+///
+/// KEYS: schedule. ARGV: now (epoch ms), limit, lease until (epoch ms). Returns the flat list
+/// member, due, member, due ...
+const CLAIM_DUE: &str = r#"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], ARGV[3], due[i]) end
+return due
+"#;
+
+/// The loaded scripts; `Script` sends EVALSHA and loads the body once on NOSCRIPT.
+pub(super) struct Scripts {
+    pub(super) put_device: Script,
+    pub(super) delete_device: Script,
+    pub(super) put_snapshot: Script,
+    pub(super) put_versioned: Script,
+    pub(super) schedule_earlier: Script,
+    pub(super) claim_due: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+        Self {
+            put_device: with_prelude(PUT_DEVICE),
+            delete_device: with_prelude(DELETE_DEVICE),
+            put_snapshot: with_prelude(PUT_SNAPSHOT),
+            put_versioned: with_prelude(PUT_VERSIONED),
+            schedule_earlier: Script::new(SCHEDULE_EARLIER),
+            claim_due: Script::new(CLAIM_DUE),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Both backends against the conformance kit, plus the Redis failure paths: an unreachable
+//! server and corrupt stored data.
+//!
+//! The Redis tests need a server at `REDIS_URL` (default `redis://127.0.0.1:6379`) and fail,
+//! never skip, without one. Each run works under its own key prefix and deletes it afterwards.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oemgate_core::{DeviceRef, VendorType};
+use oemgate_store::conformance::run_all;
+use oemgate_store::{
+    ClientStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, RedisConfig, RedisStore,
+    StoreError,
+};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn unique_prefix() -> String {
+    format!("oemgate-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn connect(prefix: &str) -> RedisStore {
+    let url = redis_url();
+    RedisStore::connect(RedisConfig::new(&url, prefix)).await.unwrap_or_else(|err| {
+        panic!("these tests need Redis at {url} (set REDIS_URL to point elsewhere): {err}")
+    })
+}
+
+/// A raw connection for writing around the store and cleaning up.
+async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(redis_url()).expect("valid REDIS_URL");
+    client.get_multiplexed_async_connection().await.expect("raw connection to Redis")
+}
+
+/// Deletes every key of a test prefix (best effort: a failure only leaves keys behind).
+async fn cleanup(prefix: &str) {
+    let Ok(client) = redis::Client::open(redis_url()) else { return };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+    let pattern = format!("{{{prefix}}}:*");
+    let mut cursor: u64 = 0;
+    loop {
+        let scanned: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await;
+        let Ok((next, keys)) = scanned else { return };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> =
+                redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// Runs `test` against a fresh prefix and deletes the prefix's keys even when it panics.
+async fn with_prefix<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let prefix = unique_prefix();
+    let outcome = tokio::spawn(test(prefix.clone())).await;
+    cleanup(&prefix).await;
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn memory_backend_conforms() {
+    run_all(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn redis_backend_conforms() {
+    with_prefix(|prefix| async move {
+        let store = Arc::new(connect(&prefix).await);
+        run_all(store.clone()).await;
+        // Running again on the same keys must pass too (fresh ids per run).
+        run_all(store).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unreachable_redis_fails_fast_naming_the_address() {
+    let url = "redis://127.0.0.1:1";
+    let started = Instant::now();
+    let err = RedisStore::connect(RedisConfig::new(url, RedisConfig::DEFAULT_PREFIX))
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(matches!(err, StoreError::Unavailable { backend: "redis", .. }), "{err:?}");
+    assert!(err.to_string().contains(url), "{err}");
+
+    // The same through the configuration entry point.
+    let err = oemgate_store::connect(Some(url), "oemgate").await.err().expect("fails");
+    assert!(err.to_string().contains(url), "{err}");
+}
+
+#[tokio::test]
+async fn memory_is_the_default() {
+    let store = oemgate_store::connect(None, "ignored").await.unwrap();
+    assert_eq!(store.backend(), "memory");
+}
+
+/// The key a `Corrupt` error names.
+fn corrupt_key<T>(result: &Result<T, StoreError>) -> Option<&str> {
+    match result {
+        Err(StoreError::Corrupt { key, .. }) => Some(key),
+        _ => None,
+    }
+}
+
+/// Sends a raw command, around the store.
+async fn raw(conn: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
+    let _: redis::Value =
+        redis::cmd(args[0]).arg(&args[1..]).query_async(conn).await.expect("raw command");
+}
+
+#[tokio::test]
+async fn corrupt_redis_records_are_reported_not_panicked_on() {
+    with_prefix(|prefix| async move {
+        let store = connect(&prefix).await;
+        let mut conn = raw_connection().await;
+        let key = |rest: &str| format!("{{{prefix}}}:{rest}");
+
+        let client = key("client:c1");
+        raw(&mut conn, &["SET", &client, "not json"]).await;
+        let result = store.get_client("c1").await;
+        assert_eq!(corrupt_key(&result), Some(client.as_str()), "{result:?}");
+
+        let snapshot = key("snapshot:d1");
+        raw(&mut conn, &["HSET", &snapshot, "version", "1", "body", "{"]).await;
+        let result = store.get_snapshot("d1").await;
+        assert_eq!(corrupt_key(&result), Some(snapshot.as_str()), "{result:?}");
+        raw(&mut conn, &["HSET", &snapshot, "version", "x", "body", "{}"]).await;
+        let result = store.get_snapshot("d1").await;
+        assert_eq!(corrupt_key(&result), Some(snapshot.as_str()), "{result:?}");
+
+        // Undecodable bookkeeping read inside a script comes back as Corrupt as well.
+        let device = key("device:d2");
+        raw(&mut conn, &["HSET", &device, "member", "x", "indexes", "[oops", "record", "{}"]).await;
+        let record = DeviceRecord {
+            device: DeviceRef {
+                id: "d2".to_owned(),
+                user_id: "u".to_owned(),
+                device_type: VendorType::Vehicle,
+                vendor_id: "VIN".to_owned(),
+                site_id: None,
+            },
+            vendor: "TESLA".to_owned(),
+            account_id: "a".to_owned(),
+            created_at: chrono::Utc::now(),
+        };
+        let result = store.put_device(record).await;
+        assert_eq!(corrupt_key(&result), Some(device.as_str()), "{result:?}");
+        let result = store.get_device("d2").await;
+        assert_eq!(corrupt_key(&result), Some(device.as_str()), "{result:?}");
+
+        raw(&mut conn, &["XADD", &key("events"), "*", "event", "[]"]).await;
+        let result = store.read_events(None, 10).await;
+        assert!(matches!(result, Err(StoreError::Corrupt { .. })), "{result:?}");
+    })
+    .await;
+}

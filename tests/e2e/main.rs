@@ -1,0 +1,6 @@
+//! End-to-end tests: the whole gateway (simulators, adapters, poller, store, API) in one
+//! process, talking HTTP over loopback. One test binary; one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod demo;
+mod support;

@@ -1,0 +1,48 @@
+//! Shared helpers: a demo on a manual clock, an HTTP client with a token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oemgate::config::Config;
+use oemgate::demo::{Demo, DemoOptions, DemoParts};
+use oemgate_core::ManualClock;
+use oemgate_store::Store;
+use serde_json::Value;
+
+/// A demo on loopback with free ports, a manual clock and hand-driven polling.
+pub async fn demo(fleet: usize, store: Option<Arc<dyn Store>>) -> (Demo, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new("2026-06-01T07:00:00Z".parse().unwrap()));
+    let options = DemoOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        sim_listen: "127.0.0.1:0".parse().unwrap(),
+        fleet,
+        speed: 1.0,
+        seed: 7,
+        client_id: Some("e2e-client".into()),
+        client_secret: Some("e2e-secret".into()),
+        headless: true,
+    };
+    let parts = DemoParts { clock: Some(clock.clone()), store, manual_polling: true };
+    let demo = Demo::start_with(Config::defaults().unwrap(), options, parts).await.unwrap();
+    (demo, clock)
+}
+
+/// Moves the clock past the startup spread and polls everything that is due.
+pub async fn first_polls(demo: &Demo, clock: &ManualClock) -> usize {
+    clock.advance(Duration::from_secs(31));
+    demo.poller.tick().await.unwrap().polled
+}
+
+/// An access token for the demo's client.
+pub async fn token(http: &reqwest::Client, demo: &Demo) -> String {
+    let response = http
+        .post(format!("{}/oauth2/token", demo.api_url))
+        .basic_auth(&demo.client.client_id, Some(&demo.client.client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
