@@ -3,15 +3,41 @@
 use std::time::Duration;
 
 use oemgate_core::Clock;
+use oemgate_sim::DeviceKind;
 use serde_json::Value;
 
-use crate::support::{demo, first_polls, token};
+use crate::support::{demo, token};
+
+/// Polls every 10 simulated seconds for `minutes`.
+async fn run_for(demo: &oemgate::demo::Demo, clock: &oemgate_core::ManualClock, minutes: u64) {
+    for _ in 0..minutes * 6 {
+        clock.advance(Duration::from_secs(10));
+        demo.poller.tick().await.unwrap();
+    }
+}
+
+async fn list(
+    http: &reqwest::Client,
+    demo: &oemgate::demo::Demo,
+    token: &str,
+    path: &str,
+) -> Vec<Value> {
+    let response = http
+        .get(format!("{}/{path}?pageSize=1000", demo.api_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let body: Value = response.json().await.unwrap();
+    body["data"].as_array().unwrap().clone()
+}
 
 #[tokio::test]
-async fn vehicles_are_polled_stored_and_served_behind_a_token() {
-    let (demo, clock) = demo(6, None).await;
-    assert_eq!(demo.devices, 6);
-    assert_eq!(first_polls(&demo, &clock).await, 6);
+async fn devices_of_all_five_vendors_are_polled_stored_and_served_behind_a_token() {
+    let (demo, clock) = demo(16, None).await;
+    assert!(demo.devices > 0);
+    run_for(&demo, &clock, 10).await;
     let http = reqwest::Client::new();
 
     let response = http.get(format!("{}/vehicles", demo.api_url)).send().await.unwrap();
@@ -21,34 +47,78 @@ async fn vehicles_are_polled_stored_and_served_behind_a_token() {
     assert_eq!(problem["title"], "Unauthorized");
 
     let token = token(&http, &demo).await;
-    let response =
-        http.get(format!("{}/vehicles", demo.api_url)).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["enode-version"], "2024-10-01");
-    let list: Value = response.json().await.unwrap();
-    let vehicles = list["data"].as_array().unwrap();
-    assert_eq!(vehicles.len(), 6);
-    for vehicle in vehicles {
-        assert_eq!(vehicle["vendor"], "TESLA");
-        assert_eq!(vehicle["information"]["brand"], "Tesla");
-        // The round trip through the core model keeps every documented field.
-        let typed: oemgate_core::Vehicle = serde_json::from_value(vehicle.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&typed).unwrap()["id"], vehicle["id"]);
+    let world = demo.sim.world.devices();
+    let mut vendors = std::collections::BTreeSet::new();
+    for (path, kind) in [
+        ("vehicles", DeviceKind::Vehicle),
+        ("batteries", DeviceKind::Battery),
+        ("meters", DeviceKind::Meter),
+        ("inverters", DeviceKind::Inverter),
+    ] {
+        let served = list(&http, &demo, &token, path).await;
+        let expected = world.iter().filter(|d| d.kind == kind).count();
+        assert_eq!(
+            served.len(),
+            expected,
+            "{path}: every world device is linked, polled and served"
+        );
+        for device in &served {
+            vendors.insert(device["vendor"].as_str().unwrap().to_string());
+            // Every served resource parses as the core model of its type.
+            let parsed = match kind {
+                DeviceKind::Vehicle => {
+                    serde_json::from_value::<oemgate_core::Vehicle>(device.clone()).map(|_| ())
+                }
+                DeviceKind::Battery => {
+                    serde_json::from_value::<oemgate_core::Battery>(device.clone()).map(|_| ())
+                }
+                DeviceKind::Meter => {
+                    serde_json::from_value::<oemgate_core::Meter>(device.clone()).map(|_| ())
+                }
+                _ => serde_json::from_value::<oemgate_core::Inverter>(device.clone()).map(|_| ()),
+            };
+            assert!(parsed.is_ok(), "{path}: {parsed:?} for {device}");
+        }
     }
-    // Awake cars report a battery level; the sim's VIN is the vendor id.
-    assert!(vehicles.iter().any(|v| v["chargeState"]["batteryLevel"].is_number()));
+    let all: Vec<&str> = vendors.iter().map(String::as_str).collect();
+    assert_eq!(all, ["ENPHASE", "HUAWEI", "SMA", "SOLAREDGE", "TESLA"]);
 
+    let vehicles = list(&http, &demo, &token, "vehicles").await;
     let id = vehicles[0]["id"].as_str().unwrap();
-    let one: Value = http
+    let response = http
         .get(format!("{}/vehicles/{id}", demo.api_url))
         .bearer_auth(&token)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["enode-version"], "2024-10-01");
+    let one: Value = response.json().await.unwrap();
     assert_eq!(one["id"], id);
+
+    // Values move with the world: over two simulated hours, batteries, meters and inverters
+    // report changing power.
+    let before: Vec<Value> =
+        [list(&http, &demo, &token, "meters").await, list(&http, &demo, &token, "inverters").await]
+            .concat();
+    run_for(&demo, &clock, 120).await;
+    // The first token expired meanwhile (1 h lifetime on the simulated clock).
+    let token = crate::support::token(&http, &demo).await;
+    let after: Vec<Value> =
+        [list(&http, &demo, &token, "meters").await, list(&http, &demo, &token, "inverters").await]
+            .concat();
+    let changed = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+    assert!(
+        changed * 2 >= before.len(),
+        "only {changed} of {} meters and inverters changed",
+        before.len()
+    );
+
+    let metrics = http.get(format!("{}/metrics", demo.api_url)).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("oemgate_polls_total{"), "{text}");
+    assert!(text.contains("oemgate_vendor_requests_total{vendor=\"TESLA\"}"), "{text}");
 
     let missing = http
         .get(format!("{}/vehicles/does-not-exist", demo.api_url))
@@ -61,26 +131,24 @@ async fn vehicles_are_polled_stored_and_served_behind_a_token() {
 }
 
 #[tokio::test]
-async fn sleeping_cars_are_not_woken_and_charging_cars_stay_fresh() {
+async fn sleeping_cars_are_not_woken_and_every_device_stays_fresh() {
     let (demo, clock) = demo(10, None).await;
-    first_polls(&demo, &clock).await;
     let wakes_before = demo.sim.tesla.request_counts().wakes;
-    // Two simulated hours of polling, one scheduler tick per simulated 10 s.
-    for _ in 0..720 {
-        clock.advance(Duration::from_secs(10));
-        demo.poller.tick().await.unwrap();
-    }
+    // Two simulated hours of polling.
+    run_for(&demo, &clock, 120).await;
     assert_eq!(demo.sim.tesla.request_counts().wakes, wakes_before, "polling woke a car");
-    // Every device was polled again recently: within its context's bound (20 min at most).
+    for vehicle in demo.sim.world.devices().iter().filter(|d| d.kind == DeviceKind::Vehicle) {
+        assert_eq!(demo.sim.world.wake_count(&vehicle.id).requested, 0);
+    }
     let snapshots = demo
         .store
         .list_snapshots(
             &Default::default(),
-            &oemgate_store::PageRequest { page_size: 100, ..Default::default() },
+            &oemgate_store::PageRequest { page_size: 1000, ..Default::default() },
         )
         .await
         .unwrap();
-    assert_eq!(snapshots.items.len(), 10);
+    assert_eq!(snapshots.items.len(), demo.devices);
     for snapshot in &snapshots.items {
         let age = clock.now() - snapshot.observed_at;
         assert!(
@@ -89,5 +157,66 @@ async fn sleeping_cars_are_not_woken_and_charging_cars_stay_fresh() {
             snapshot.device_id
         );
     }
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_hint_brings_one_poll_forward() {
+    let (demo, clock) = demo(2, None).await;
+    run_for(&demo, &clock, 5).await;
+    let http = reqwest::Client::new();
+    let token = token(&http, &demo).await;
+    let list: Value = http
+        .get(format!("{}/vehicles", demo.api_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = list["data"][0]["id"].as_str().unwrap().to_string();
+    let due = |id: String| {
+        let store = demo.store.clone();
+        async move { store.due_at(&id).await.unwrap().unwrap() }
+    };
+    let observed = |id: String| {
+        let store = demo.store.clone();
+        async move { store.get_snapshot(&id).await.unwrap().unwrap().observed_at }
+    };
+    // Make sure the car is not due anyway in the next minute.
+    demo.store.schedule(&id, clock.now() + chrono::Duration::minutes(10)).await.unwrap();
+
+    let hint = |id: String| {
+        let http = http.clone();
+        let url = format!("{}/vehicles/{id}/refresh-hint", demo.api_url);
+        let token = token.clone();
+        async move { http.post(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    assert_eq!(hint(id.clone()).await, 204);
+    assert!(due(id.clone()).await <= clock.now(), "the hint moved the poll to now");
+    // Within 5 simulated seconds the device is polled.
+    clock.advance(Duration::from_secs(1));
+    demo.poller.tick().await.unwrap();
+    assert_eq!(observed(id.clone()).await, clock.now());
+    let next = due(id.clone()).await;
+    assert!(next > clock.now());
+    // A second hint within the interval is accepted but adds no poll.
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(hint(id.clone()).await, 204);
+    assert_eq!(due(id.clone()).await, next);
+    // After the interval, a hint works again.
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(hint(id.clone()).await, 204);
+    assert!(due(id.clone()).await <= clock.now());
+
+    assert_eq!(hint("unknown".into()).await, 404);
+    let as_battery = http
+        .post(format!("{}/batteries/{id}/refresh-hint", demo.api_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_battery.status(), 404);
     demo.stop().await;
 }

@@ -1,7 +1,6 @@
 //! Shared helpers: a demo on a manual clock, an HTTP client with a token.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use oemgate::config::Config;
 use oemgate::demo::{Demo, DemoOptions, DemoParts};
@@ -25,12 +24,6 @@ pub async fn demo(fleet: usize, store: Option<Arc<dyn Store>>) -> (Demo, Arc<Man
     let parts = DemoParts { clock: Some(clock.clone()), store, manual_polling: true };
     let demo = Demo::start_with(Config::defaults().unwrap(), options, parts).await.unwrap();
     (demo, clock)
-}
-
-/// Moves the clock past the startup spread and polls everything that is due.
-pub async fn first_polls(demo: &Demo, clock: &ManualClock) -> usize {
-    clock.advance(Duration::from_secs(31));
-    demo.poller.tick().await.unwrap().polled
 }
 
 /// An access token for the demo's client.

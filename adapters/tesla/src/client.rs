@@ -33,7 +33,7 @@ use oemgate_core::{AdapterError, AdapterResult, ErrorKind};
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
-use crate::model::{CommandResponse, Envelope, ErrorBody, TokenResponse};
+use crate::model::{CommandResponse, EnergyCommandResponse, Envelope, ErrorBody, TokenResponse};
 
 /// The vendor name on every error.
 pub(crate) const VENDOR: &str = "TESLA";
@@ -139,6 +139,28 @@ pub fn command_outcome(command: &str, response: &CommandResponse) -> AdapterResu
         (ErrorKind::Rejected, format!("{command} refused: {reason}"))
     };
     Err(AdapterError::new(kind, VENDOR, message).with_source(refused))
+}
+
+/// Turns an energy command's `{"code":201,"message":"Updated"}` into success or `Rejected`:
+/// a missing code or a 2xx code is success (Tesla answers 201 "Updated").
+pub fn energy_command_outcome(
+    command: &str,
+    response: &EnergyCommandResponse,
+) -> AdapterResult<()> {
+    match response.code {
+        None => Ok(()),
+        Some(code) if (200..300).contains(&code) => Ok(()),
+        Some(code) => {
+            let reason = response.message.clone().unwrap_or_default();
+            let refused = CommandRefused { command: command.to_owned(), reason: reason.clone() };
+            Err(AdapterError::new(
+                ErrorKind::Rejected,
+                VENDOR,
+                format!("{command} refused: {code} {reason}"),
+            )
+            .with_source(refused))
+        }
+    }
 }
 
 /// Classifies a non-2xx answer of the Fleet API (`/api/1/...`).
@@ -528,6 +550,19 @@ mod tests {
         assert_eq!(refuse("charge_start", "complete").kind(), ErrorKind::PreconditionFailed);
         assert_eq!(refuse("charge_start", "something new").kind(), ErrorKind::Rejected);
         assert_eq!(refuse("charge_start", "").kind(), ErrorKind::Rejected);
+    }
+
+    #[test]
+    fn energy_command_codes() {
+        let answer = |code: Option<i64>, message: &str| EnergyCommandResponse {
+            code,
+            message: Some(message.to_owned()),
+        };
+        assert!(energy_command_outcome("operation", &answer(Some(201), "Updated")).is_ok());
+        assert!(energy_command_outcome("operation", &answer(None, "")).is_ok());
+        let e = energy_command_outcome("backup", &answer(Some(400), "invalid")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Rejected);
+        assert_eq!(CommandRefused::of(&e).unwrap().reason, "invalid");
     }
 
     #[test]

@@ -1,32 +1,53 @@
-//! oemgate-tesla: the Tesla Fleet API vehicle adapter, and a simulator of Tesla's cloud.
+//! oemgate-tesla: the Tesla Fleet API adapter (vehicles and Powerwall energy sites), and a
+//! simulator of Tesla's cloud.
 //!
-//! [`TeslaAdapter`] implements [`VendorAdapter`] and [`VehicleApi`] against the Fleet API
-//! (`/api/1/...`) and Tesla's OAuth token endpoint (`/oauth2/v3/token`). Reads never wake a
-//! car: [`VehicleApi::read_vehicle`] first asks the cheap vehicles list for the car's
-//! `state`, and only an `online` car is read with `vehicle_data`. A sleeping or offline car
-//! yields an [`Observation`] with `asleep: true`, `isReachable: false` and its live fields
-//! `null`.
+//! [`TeslaAdapter`] implements [`VendorAdapter`], [`VehicleApi`] and [`BatteryApi`] against
+//! the Fleet API (`/api/1/...`) and Tesla's OAuth token endpoint (`/oauth2/v3/token`).
+//!
+//! Discovery reads `GET /api/1/products`: vehicles (by VIN) and energy sites with a battery
+//! (`resource_type: "battery"`; vendor id and site id are the `energy_site_id`). Solar-only
+//! sites are skipped.
+//!
+//! Vehicles: reads never wake a car. [`VehicleApi::read_vehicle`] first asks the cheap
+//! vehicles list for the car's `state`, and only an `online` car is read with
+//! `vehicle_data`. A sleeping or offline car yields an [`Observation`] with `asleep: true`,
+//! `isReachable: false` and its live fields `null`. Reads also let idle cars fall asleep:
+//! `vehicle_data` keeps a Tesla awake, so after 15 idle minutes the adapter answers from the
+//! list and its last full read for 21 minutes (see [`sleep`] and
+//! [`TeslaAdapter::with_sleep_policy`]).
+//!
+//! Powerwalls: [`BatteryApi::read_battery`] reads `live_status` and `site_info` (two
+//! requests) and maps them with [`map::battery_from_site`] (sign conventions, modes and
+//! interventions are documented there). [`BatteryApi::set_operation_mode`] posts
+//! `default_real_mode` (`IMPORT_FOCUS` → `backup`, `SELF_RELIANCE` → `self_consumption`,
+//! `TIME_OF_USE` → `autonomous`); `EXPORT_FOCUS` and `IDLE` are `Unsupported` without any
+//! request. [`TeslaAdapter::set_backup_reserve`] sets the reserve (Enode's
+//! `dischargeLimit`).
 //!
 //! Layout:
 //! - [`client`]: HTTP calls (bearer auth, timeouts) and the classification of every Tesla
 //!   failure into an [`ErrorKind`] (the table is in that module's docs).
 //! - [`model`]: Tesla's JSON, only the fields we read, tolerant of anything extra.
-//! - [`map`]: pure functions from Tesla's JSON to the normalized [`Vehicle`].
-//! - `sim` (feature `sim`): `TeslaSim`, an axum simulator of Tesla's cloud (OAuth, vehicles
-//!   list, `vehicle_data`, wake, charging commands, faults, request counters, a small
-//!   per-vehicle physics driven by a [`Clock`]).
+//! - [`map`]: pure functions from Tesla's JSON to the normalized [`Vehicle`] and
+//!   [`oemgate_core::Battery`].
+//! - `sim` (feature `sim`): `TeslaSim`, an axum simulator of Tesla's cloud.
 //!
-//! Commands: success means Tesla accepted the command (`result: true`), not that the car
-//! did it. A refusal (`result: false`) is `Rejected` when the car already is in the requested
-//! state (`already_set`, `is_charging`, `not_charging`; [`CommandRefused::is_no_op`] tells
-//! the executor to treat it as UNNECESSARY), `PreconditionFailed` when the car cannot do it
-//! now (`disconnected`, `complete`, `no_power`, ...), else `Rejected`
-//! (see [`client::command_outcome`]).
+//! Commands: success means Tesla accepted the command (`result: true`, or an energy
+//! command's 2xx `code`), not that the device did it. A refusal (`result: false`) is
+//! `Rejected` when the car already is in the requested state (`already_set`, `is_charging`,
+//! `not_charging`; [`CommandRefused::is_no_op`] tells the executor to treat it as
+//! UNNECESSARY), `PreconditionFailed` when the car cannot do it now (`disconnected`,
+//! `complete`, `no_power`, ...), else `Rejected` (see [`client::command_outcome`]).
 //!
 //! Region: the account's credentials may carry the region's base URL in
 //! `extra["api_base_url"]` ([`EXTRA_API_BASE_URL`]); it overrides
 //! [`TeslaConfig::api_base_url`]. A request to the wrong region fails with `Protocol` and the
 //! message names the right base URL.
+//!
+//! Limits: see [`VendorAdapter::limits`] on [`TeslaAdapter`]. Tesla also documents energy
+//! limits the scheduler should respect through its polling cadence:
+//! [`ENERGY_SITE_MIN_POLL_INTERVAL`] per site for live data, and
+//! [`ENERGY_SETTINGS_PER_SITE_PER_DAY`] settings changes per site and day.
 //!
 //! [`Vehicle`]: oemgate_core::Vehicle
 
@@ -35,6 +56,7 @@ pub mod map;
 pub mod model;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod sleep;
 
 use std::fmt;
 use std::sync::Arc;
@@ -42,14 +64,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use oemgate_core::{
-    AccountRef, AdapterError, AdapterResult, Clock, CommandReceipt, Credentials, DeviceRef,
-    DeviceState, DiscoveredDevice, ErrorKind, Observation, Pricing, QuotaScope, Vehicle,
-    VehicleApi, VendorAdapter, VendorInfo, VendorLimits, VendorType,
+    AccountRef, AdapterError, AdapterResult, BatteryApi, BatteryOperationMode, Clock,
+    CommandReceipt, Credentials, DeviceRef, DeviceState, DiscoveredDevice, ErrorKind, Observation,
+    Pricing, QuotaScope, Vehicle, VehicleApi, VendorAdapter, VendorInfo, VendorLimits, VendorType,
 };
 
 pub use client::{CommandRefused, TeslaApiError};
-use client::{TeslaClient, VENDOR, command_outcome};
-use model::{CommandResponse, TokenResponse, VehicleData, VehicleListEntry};
+use client::{TeslaClient, VENDOR, command_outcome, energy_command_outcome};
+use model::{
+    CommandResponse, EnergyCommandResponse, LiveStatus, SiteInfo, TokenResponse, VehicleData,
+    VehicleListEntry,
+};
+pub use sleep::SleepPolicy;
 
 /// Fleet API base URL, North America and Asia-Pacific.
 pub const NA_API_BASE_URL: &str = "https://fleet-api.prd.na.vn.cloud.tesla.com";
@@ -71,7 +97,14 @@ pub const VEHICLE_DATA_ENDPOINTS: &str =
 /// The highest charging current the adapter sends; larger values are refused locally.
 pub const MAX_CHARGING_AMPS: f64 = 80.0;
 
-const DEVICE_TYPES: &[VendorType] = &[VendorType::Vehicle];
+/// Tesla asks integrations not to read an energy site's live data more often than this
+/// (the 2024 "Discovery" plan's "1 per site per 5 minutes").
+pub const ENERGY_SITE_MIN_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// Energy settings changes (operation mode, backup reserve) Tesla allows per site and day.
+pub const ENERGY_SETTINGS_PER_SITE_PER_DAY: u32 = 5;
+
+const DEVICE_TYPES: &[VendorType] = &[VendorType::Vehicle, VendorType::Battery];
 
 /// Where the adapter finds Tesla and who it is there.
 #[derive(Clone)]
@@ -114,12 +147,13 @@ impl fmt::Debug for TeslaConfig {
     }
 }
 
-/// The Tesla Fleet API adapter (vehicles).
+/// The Tesla Fleet API adapter (vehicles and Powerwall energy sites).
 pub struct TeslaAdapter {
     config: TeslaConfig,
     client: TeslaClient,
     clock: Arc<dyn Clock>,
     info: VendorInfo,
+    sleep: sleep::SleepTracker,
 }
 
 impl fmt::Debug for TeslaAdapter {
@@ -156,7 +190,21 @@ impl TeslaAdapter {
             config.request_timeout,
         );
         let info = VendorInfo { name: VENDOR, display_name: "Tesla", device_types: DEVICE_TYPES };
-        Self { config, client, clock, info }
+        let sleep = sleep::SleepTracker::new(Some(SleepPolicy::default()));
+        Self { config, client, clock, info, sleep }
+    }
+
+    /// Replaces the policy that lets idle cars sleep ([`SleepPolicy::default`] unless
+    /// changed); `None` reads every online car with `vehicle_data` on every poll (which
+    /// keeps polled cars awake).
+    pub fn with_sleep_policy(mut self, policy: Option<SleepPolicy>) -> Self {
+        self.sleep = sleep::SleepTracker::new(policy);
+        self
+    }
+
+    /// The policy that lets idle cars sleep, if any.
+    pub fn sleep_policy(&self) -> Option<SleepPolicy> {
+        self.sleep.policy()
     }
 
     /// The configuration.
@@ -245,6 +293,66 @@ impl TeslaAdapter {
         self.client.get(self.base_url(account), token, "/api/1/vehicles", "vehicles").await
     }
 
+    async fn list_products(&self, account: &AccountRef) -> AdapterResult<Vec<model::Product>> {
+        let token = self.bearer(account)?;
+        let values: Vec<serde_json::Value> =
+            self.client.get(self.base_url(account), token, "/api/1/products", "products").await?;
+        Ok(model::products_from_values(values))
+    }
+
+    async fn energy_get<T: serde::de::DeserializeOwned>(
+        &self,
+        account: &AccountRef,
+        site: &str,
+        endpoint: &str,
+    ) -> AdapterResult<T> {
+        let token = self.bearer(account)?;
+        let path = format!("/api/1/energy_sites/{site}/{endpoint}");
+        self.client.get(self.base_url(account), token, &path, endpoint).await.map_err(energy_error)
+    }
+
+    async fn energy_command(
+        &self,
+        account: &AccountRef,
+        site: &str,
+        endpoint: &str,
+        body: serde_json::Value,
+    ) -> AdapterResult<CommandReceipt> {
+        let token = self.bearer(account)?;
+        let path = format!("/api/1/energy_sites/{site}/{endpoint}");
+        let response: EnergyCommandResponse = self
+            .client
+            .post(self.base_url(account), token, &path, Some(&body), endpoint)
+            .await
+            .map_err(energy_error)?;
+        energy_command_outcome(endpoint, &response)?;
+        tracing::debug!(target: "oemgate_tesla", site, endpoint, "energy command accepted");
+        Ok(CommandReceipt { vendor_action_id: None, requests: 1 })
+    }
+
+    /// Sets a Powerwall's backup reserve (Enode's `dischargeLimit`) in percent, 0..=100.
+    /// Success means Tesla accepted it.
+    pub async fn set_backup_reserve(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+        percent: f64,
+    ) -> AdapterResult<CommandReceipt> {
+        let site = checked_site_id(device)?;
+        if !percent.is_finite() || !(0.0..=100.0).contains(&percent) {
+            return Err(AdapterError::new(
+                ErrorKind::Rejected,
+                VENDOR,
+                format!("backup reserve {percent} % is outside 0..=100 %"),
+            ));
+        }
+        // In range and finite, so the cast is exact after rounding.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = percent.round() as u32;
+        let body = serde_json::json!({ "backup_reserve_percent": whole });
+        self.energy_command(account, site, "backup", body).await
+    }
+
     async fn vehicle_data(&self, account: &AccountRef, vin: &str) -> AdapterResult<VehicleData> {
         let token = self.bearer(account)?;
         let path = format!("/api/1/vehicles/{vin}/vehicle_data?endpoints={VEHICLE_DATA_ENDPOINTS}");
@@ -260,6 +368,7 @@ impl TeslaAdapter {
     ) -> AdapterResult<CommandReceipt> {
         let vin = checked_vin(device)?;
         let token = self.bearer(account)?;
+        self.sleep.activity(vin, self.clock.now());
         let path = format!("/api/1/vehicles/{vin}/command/{command}");
         let response: CommandResponse =
             self.client.post(self.base_url(account), token, &path, body.as_ref(), command).await?;
@@ -278,16 +387,29 @@ impl TeslaAdapter {
     ) -> AdapterResult<(Vehicle, bool, u32)> {
         use model::ConnectionState;
         if entry.connection() != ConnectionState::Online {
+            self.sleep.not_online(&entry.vin);
             let now = self.clock.now();
             return Ok((map::vehicle_asleep(device, entry, now), true, 0));
+        }
+        if let Some(mut cached) = self.sleep.suspended(&entry.vin, self.clock.now()) {
+            // Idle: let it fall asleep (see `sleep`). The list is fresh, so is the name.
+            cached.id.clone_from(&device.id);
+            cached.user_id.clone_from(&device.user_id);
+            if let Some(name) = entry.display_name.clone().filter(|n| !n.trim().is_empty()) {
+                cached.information.display_name = Some(name);
+            }
+            return Ok((cached, false, 0));
         }
         match self.vehicle_data(account, &entry.vin).await {
             Ok(data) => {
                 let now = self.clock.now();
-                Ok((map::vehicle_from_data(device, &data, Some(entry), now), false, 1))
+                let vehicle = map::vehicle_from_data(device, &data, Some(entry), now);
+                self.sleep.observed(&entry.vin, &vehicle, &data, now);
+                Ok((vehicle, false, 1))
             }
             // It fell asleep between the two calls: report it asleep rather than fail.
             Err(e) if e.kind() == ErrorKind::DeviceAsleep => {
+                self.sleep.not_online(&entry.vin);
                 let now = self.clock.now();
                 Ok((map::vehicle_asleep(device, entry, now), true, 1))
             }
@@ -316,6 +438,40 @@ fn checked_vin(device: &DeviceRef) -> AdapterResult<&str> {
         ));
     }
     Ok(vin)
+}
+
+/// The energy site id for a URL path: ASCII letters, digits, `-` and `_` (Tesla's are
+/// numeric).
+fn checked_site_id(device: &DeviceRef) -> AdapterResult<&str> {
+    let id = device.vendor_id.as_str();
+    let ok = !id.is_empty()
+        && id.len() <= 40
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(AdapterError::new(
+            ErrorKind::NotFound,
+            VENDOR,
+            format!("{id:?} is not a Tesla energy site id"),
+        ));
+    }
+    Ok(id)
+}
+
+/// Energy sites do not sleep: Tesla's 408 ("device unavailable") on an energy route means
+/// the gateway is offline.
+fn energy_error(e: AdapterError) -> AdapterError {
+    if e.kind() != ErrorKind::DeviceAsleep {
+        return e;
+    }
+    let mut copy = AdapterError::new(
+        ErrorKind::DeviceOffline,
+        e.vendor(),
+        e.message().replace("vehicle is offline or asleep", "energy site is offline"),
+    );
+    if let Some(after) = e.retry_after() {
+        copy = copy.with_retry_after(after);
+    }
+    copy.with_source(e)
 }
 
 fn not_in_list(vin: &str) -> AdapterError {
@@ -351,6 +507,15 @@ impl VendorAdapter for TeslaAdapter {
         }
     }
 
+    /// A vehicle read is the vehicles list plus `vehicle_data`; a battery read is
+    /// `live_status` plus `site_info`.
+    fn poll_cost(&self, device_type: VendorType) -> u32 {
+        match device_type {
+            VendorType::Vehicle | VendorType::Battery => 2,
+            _ => 1,
+        }
+    }
+
     async fn refresh_credentials(&self, account: &AccountRef) -> AdapterResult<Credentials> {
         let Some(refresh) = account.credentials.refresh_token.as_deref().filter(|t| !t.is_empty())
         else {
@@ -367,68 +532,87 @@ impl VendorAdapter for TeslaAdapter {
         Ok(self.credentials_from(token, Some(refresh), account.credentials.extra.clone()))
     }
 
+    /// One `GET /api/1/products`: every vehicle (vendor id = VIN) and every energy site with
+    /// a battery (vendor id = site id = `energy_site_id`).
     async fn discover(&self, account: &AccountRef) -> AdapterResult<Vec<DiscoveredDevice>> {
-        let list = self.list_vehicles(account).await?;
-        Ok(list
-            .into_iter()
-            .filter(|e| !e.vin.trim().is_empty())
-            .map(|e| DiscoveredDevice {
-                device_type: VendorType::Vehicle,
-                vendor_id: e.vin,
-                site_id: None,
-                display_name: e.display_name,
-            })
-            .collect())
+        let products = self.list_products(account).await?;
+        let mut found = Vec::new();
+        for product in &products {
+            if let Some(v) = product.vehicle() {
+                found.push(DiscoveredDevice {
+                    device_type: VendorType::Vehicle,
+                    vendor_id: v.vin,
+                    site_id: None,
+                    display_name: v.display_name.filter(|n| !n.trim().is_empty()),
+                });
+            } else if let Some(site) = product.energy_site() {
+                found.push(DiscoveredDevice {
+                    device_type: VendorType::Battery,
+                    vendor_id: site.energy_site_id.clone(),
+                    site_id: Some(site.energy_site_id),
+                    display_name: site.site_name,
+                });
+            }
+        }
+        Ok(found)
     }
 
     fn vehicles(&self) -> Option<&dyn VehicleApi> {
         Some(self)
     }
 
-    /// One vehicles-list request for the whole batch, then `vehicle_data` for each online
-    /// car. The list request is counted on the first device's observation.
+    fn batteries(&self) -> Option<&dyn BatteryApi> {
+        Some(self)
+    }
+
+    /// One vehicles-list request for all the vehicles of the batch, then `vehicle_data` for
+    /// each online car (the list request is counted on the first vehicle's observation).
+    /// Other devices (batteries) are read one by one. With fewer than two vehicles there is
+    /// nothing to share and every device is polled on its own.
     async fn poll_batch(
         &self,
         account: &AccountRef,
         devices: &[DeviceRef],
     ) -> Vec<AdapterResult<Observation>> {
-        if devices.len() < 2 {
+        let vehicles = devices.iter().filter(|d| d.device_type == VendorType::Vehicle).count();
+        if vehicles < 2 {
             let mut out = Vec::with_capacity(devices.len());
             for device in devices {
                 out.push(self.poll(account, device).await);
             }
             return out;
         }
-        let list = match self.list_vehicles(account).await {
-            Ok(list) => list,
+        // On a failed list every vehicle gets the error: the first one the original (with its
+        // source), the others copies.
+        let (list, mut list_error, template) = match self.list_vehicles(account).await {
+            Ok(list) => (list, None, None),
             Err(e) => {
-                let mut out = Vec::with_capacity(devices.len());
-                for _ in 1..devices.len() {
-                    out.push(Err(copy_error(&e)));
-                }
-                out.insert(0, Err(e));
-                return out;
+                let copy = copy_error(&e);
+                (Vec::new(), Some(e), Some(copy))
             }
         };
         let mut list_request_counted = false;
         let mut out = Vec::with_capacity(devices.len());
         for device in devices {
-            let result = if device.device_type != VendorType::Vehicle {
-                self.poll(account, device).await
-            } else {
-                let entry = checked_vin(device).and_then(|vin| {
-                    list.iter().find(|e| e.vin == vin).ok_or_else(|| not_in_list(vin))
-                });
-                match entry {
-                    Err(e) => Err(e),
-                    Ok(entry) => self.read_with_entry(account, device, entry).await.map(
-                        |(vehicle, asleep, n)| {
-                            let extra = u32::from(!list_request_counted);
-                            list_request_counted = true;
-                            self.observation(vehicle, asleep, n + extra)
-                        },
-                    ),
-                }
+            if device.device_type != VendorType::Vehicle {
+                out.push(self.poll(account, device).await);
+                continue;
+            }
+            if let Some(template) = &template {
+                out.push(Err(list_error.take().unwrap_or_else(|| copy_error(template))));
+                continue;
+            }
+            let entry = checked_vin(device)
+                .and_then(|vin| list.iter().find(|e| e.vin == vin).ok_or_else(|| not_in_list(vin)));
+            let result = match entry {
+                Err(e) => Err(e),
+                Ok(entry) => self.read_with_entry(account, device, entry).await.map(
+                    |(vehicle, asleep, n)| {
+                        let extra = u32::from(!list_request_counted);
+                        list_request_counted = true;
+                        self.observation(vehicle, asleep, n + extra)
+                    },
+                ),
             };
             out.push(result);
         }
@@ -457,6 +641,7 @@ impl VehicleApi for TeslaAdapter {
     ) -> AdapterResult<CommandReceipt> {
         let vin = checked_vin(device)?;
         let token = self.bearer(account)?;
+        self.sleep.activity(vin, self.clock.now());
         let path = format!("/api/1/vehicles/{vin}/wake_up");
         // Any JSON `response` means accepted; the car's `state` in it is only logged.
         let answer: serde_json::Value =
@@ -494,5 +679,108 @@ impl VehicleApi for TeslaAdapter {
         let whole = amps.round() as u32;
         let body = serde_json::json!({ "charging_amps": whole });
         self.command(account, device, "set_charging_amps", Some(body)).await
+    }
+}
+
+#[async_trait]
+impl BatteryApi for TeslaAdapter {
+    /// `live_status` then `site_info` (two requests), mapped by [`map::battery_from_site`].
+    async fn read_battery(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+    ) -> AdapterResult<Observation> {
+        let site = checked_site_id(device)?;
+        let live: LiveStatus = self.energy_get(account, site, "live_status").await?;
+        let info: SiteInfo = self.energy_get(account, site, "site_info").await?;
+        let now = self.clock.now();
+        let battery = map::battery_from_site(device, Some(&live), &info, now);
+        Ok(Observation {
+            state: DeviceState::Battery(Box::new(battery)),
+            observed_at: now,
+            asleep: false,
+            requests: 2,
+        })
+    }
+
+    /// `POST .../operation` with the mode's `default_real_mode`. `EXPORT_FOCUS` and `IDLE` do
+    /// not exist at Tesla: `Unsupported`, before any request.
+    async fn set_operation_mode(
+        &self,
+        account: &AccountRef,
+        device: &DeviceRef,
+        mode: BatteryOperationMode,
+    ) -> AdapterResult<CommandReceipt> {
+        let Some(tesla) = map::tesla_mode(mode) else {
+            return Err(AdapterError::new(
+                ErrorKind::Unsupported,
+                VENDOR,
+                format!("Tesla Powerwall has no {} mode", mode.as_str()),
+            ));
+        };
+        let site = checked_site_id(device)?;
+        let body = serde_json::json!({ "default_real_mode": tesla });
+        self.energy_command(account, site, "operation", body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oemgate_core::ManualClock;
+
+    fn adapter() -> TeslaAdapter {
+        // Port 9 (discard) on localhost: any request that got out would fail as Transient.
+        let mut config = TeslaConfig::new("id", "secret");
+        config.api_base_url = "http://127.0.0.1:9".into();
+        config.auth_base_url = "http://127.0.0.1:9".into();
+        let clock = Arc::new(ManualClock::new(chrono::DateTime::UNIX_EPOCH));
+        TeslaAdapter::new(config, clock)
+    }
+
+    fn account() -> AccountRef {
+        AccountRef {
+            user_id: "u".into(),
+            vendor: "TESLA".into(),
+            account_id: "a".into(),
+            credentials: Credentials { access_token: "t".into(), ..Default::default() },
+        }
+    }
+
+    fn site(id: &str) -> DeviceRef {
+        DeviceRef {
+            id: "bat".into(),
+            user_id: "u".into(),
+            device_type: VendorType::Battery,
+            vendor_id: id.into(),
+            site_id: Some(id.into()),
+        }
+    }
+
+    #[test]
+    fn serves_vehicles_and_batteries() {
+        let a = adapter();
+        assert_eq!(a.info().device_types, [VendorType::Vehicle, VendorType::Battery]);
+        assert!(a.vehicles().is_some());
+        assert!(a.batteries().is_some());
+        assert!(a.chargers().is_none());
+        assert_eq!(a.poll_cost(VendorType::Vehicle), 2);
+        assert_eq!(a.poll_cost(VendorType::Battery), 2);
+        assert_eq!(a.sleep_policy(), Some(SleepPolicy::default()));
+        assert_eq!(a.with_sleep_policy(None).sleep_policy(), None);
+    }
+
+    #[tokio::test]
+    async fn modes_tesla_lacks_fail_before_any_request() {
+        let a = adapter();
+        for mode in [BatteryOperationMode::ExportFocus, BatteryOperationMode::Idle] {
+            let command = oemgate_core::Command::SetOperationMode { mode };
+            let e = a.execute(&account(), &site("123"), &command).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        }
+        let e = a.poll(&account(), &site("12/../3")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = a.set_backup_reserve(&account(), &site("123"), 101.0).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Rejected);
     }
 }

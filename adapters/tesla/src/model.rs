@@ -253,6 +253,185 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
+/// One entry of `GET /api/1/products`: a vehicle (has `vin`) or an energy site (has
+/// `energy_site_id`). Every field is optional so that any JSON object reads; use
+/// [`Product::vehicle`] and [`Product::energy_site`] to tell them apart.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Product {
+    /// A vehicle's VIN.
+    #[serde(default)]
+    pub vin: Option<String>,
+    /// A vehicle's `online`/`asleep`/`offline`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// A vehicle's name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// An energy site's id (the path parameter of `/api/1/energy_sites/{id}`). Tesla sends a
+    /// number; read as a string so that large ids stay exact.
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub energy_site_id: Option<String>,
+    /// An energy site's kind: `battery` (a Powerwall, possibly with solar) or `solar`.
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    /// An energy site's name.
+    #[serde(default)]
+    pub site_name: Option<String>,
+}
+
+impl Product {
+    /// The vehicles-list entry, if this product is a vehicle.
+    pub fn vehicle(&self) -> Option<VehicleListEntry> {
+        let vin = self.vin.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        Some(VehicleListEntry {
+            id: None,
+            vin: vin.to_owned(),
+            display_name: self.display_name.clone(),
+            state: self.state.clone().unwrap_or_default(),
+            in_service: None,
+        })
+    }
+
+    /// The energy site, if this product is one with a battery (`resource_type` `battery`).
+    /// Solar-only sites are not returned (oemgate has no Tesla inverter class yet).
+    pub fn energy_site(&self) -> Option<EnergySiteProduct> {
+        if self.vin.is_some() {
+            return None;
+        }
+        let id = self.energy_site_id.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        let battery =
+            self.resource_type.as_deref().is_some_and(|t| t.trim().eq_ignore_ascii_case("battery"));
+        battery.then(|| EnergySiteProduct {
+            energy_site_id: id.to_owned(),
+            site_name: self.site_name.clone().filter(|n| !n.trim().is_empty()),
+        })
+    }
+}
+
+/// An energy site with a battery, as listed by `GET /api/1/products`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnergySiteProduct {
+    /// The site id.
+    pub energy_site_id: String,
+    /// The owner's name for the site.
+    pub site_name: Option<String>,
+}
+
+/// Reads `GET /api/1/products`'s `response` array leniently: entries that are not objects
+/// are skipped instead of failing the whole list.
+pub fn products_from_values(values: Vec<serde_json::Value>) -> Vec<Product> {
+    values.into_iter().filter_map(|v| serde_json::from_value::<Product>(v).ok()).collect()
+}
+
+/// `GET /api/1/energy_sites/{id}/live_status`. Powers in W.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct LiveStatus {
+    /// PV production, W.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub solar_power: Option<f64>,
+    /// Battery state of charge, %.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub percentage_charged: Option<f64>,
+    /// Battery power, W: **positive while discharging**, negative while charging.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub battery_power: Option<f64>,
+    /// Household consumption, W.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub load_power: Option<f64>,
+    /// Grid power, W: **positive while importing**, negative while exporting.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub grid_power: Option<f64>,
+    /// `Active` (on grid) or `Inactive` (islanded).
+    #[serde(default)]
+    pub grid_status: Option<String>,
+    /// `on_grid`, `off_grid`, ...
+    #[serde(default)]
+    pub island_status: Option<String>,
+    /// Energy left in the battery, Wh (not always sent).
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub energy_left: Option<f64>,
+    /// Total pack energy, Wh (not always sent).
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub total_pack_energy: Option<f64>,
+    /// When Tesla took these values (RFC 3339).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+/// `GET /api/1/energy_sites/{id}/site_info`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct SiteInfo {
+    /// Tesla's string id of the site (`STE...`), not the numeric `energy_site_id`.
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub id: Option<String>,
+    /// The owner's name for the site.
+    #[serde(default)]
+    pub site_name: Option<String>,
+    /// `self_consumption`, `autonomous` or `backup`.
+    #[serde(default)]
+    pub default_real_mode: Option<String>,
+    /// The backup reserve, %.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub backup_reserve_percent: Option<f64>,
+    /// When the site was installed (RFC 3339).
+    #[serde(default)]
+    pub installation_date: Option<String>,
+    /// Number of Powerwalls.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub battery_count: Option<f64>,
+    /// Combined rated power of the batteries, W.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub nameplate_power: Option<f64>,
+    /// Combined rated energy of the batteries, Wh.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub nameplate_energy: Option<f64>,
+    /// What the site has.
+    #[serde(default)]
+    pub components: Option<SiteComponents>,
+}
+
+/// `components` of `site_info`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct SiteComponents {
+    /// The site has a battery.
+    #[serde(default)]
+    pub battery: Option<bool>,
+    /// The site has solar.
+    #[serde(default)]
+    pub solar: Option<bool>,
+    /// The site is grid-connected.
+    #[serde(default)]
+    pub grid: Option<bool>,
+    /// `ac_powerwall`, ...
+    #[serde(default)]
+    pub battery_type: Option<String>,
+    /// The individual batteries.
+    #[serde(default)]
+    pub batteries: Option<Vec<SiteBattery>>,
+}
+
+/// One battery of `components.batteries`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct SiteBattery {
+    /// `Powerwall 2`, `Powerwall 3`, ...
+    #[serde(default)]
+    pub part_name: Option<String>,
+    /// Rated energy, Wh.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub nameplate_energy: Option<f64>,
+}
+
+/// An energy command's answer: `{"response":{"code":201,"message":"Updated"}}`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct EnergyCommandResponse {
+    /// An HTTP-like status; 2xx means updated.
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub code: Option<i64>,
+    /// `Updated`, or why not.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
 /// The `charging_state` strings, parsed. Unknown strings are kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChargingState {
@@ -311,6 +490,16 @@ fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
     }))
 }
 
+/// An id sent as a JSON number or string; anything else reads as `None`.
+fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value.and_then(|v| match v {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        _ => None,
+    }))
+}
+
 /// Like [`lenient_f64`], truncated to an integer.
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     let value = lenient_f64(d)?;
@@ -362,5 +551,50 @@ mod tests {
         assert_eq!(ChargingState::parse("Weird"), ChargingState::Other("Weird".into()));
         assert_eq!(ConnectionState::parse("ASLEEP"), ConnectionState::Asleep);
         assert_eq!(ConnectionState::parse("waking"), ConnectionState::Unknown);
+    }
+
+    #[test]
+    fn products_split_into_vehicles_and_battery_sites() {
+        let env: Envelope<Vec<serde_json::Value>> =
+            serde_json::from_str(include_str!("../tests/fixtures/products.json")).unwrap();
+        let products = products_from_values(env.response.unwrap());
+        assert_eq!(products.len(), 4, "the string entry is skipped");
+        let vehicles: Vec<_> = products.iter().filter_map(Product::vehicle).collect();
+        assert_eq!(vehicles.len(), 1);
+        assert_eq!(vehicles[0].vin, "LRWYGCEK4PC000001");
+        assert_eq!(vehicles[0].connection(), ConnectionState::Asleep);
+        let sites: Vec<_> = products.iter().filter_map(Product::energy_site).collect();
+        assert_eq!(
+            sites,
+            [EnergySiteProduct {
+                energy_site_id: "2252147483648001".into(),
+                site_name: Some("Powerwall Home".into()),
+            }],
+            "solar-only and id-less sites are not batteries"
+        );
+    }
+
+    #[test]
+    fn reads_site_info_and_live_status() {
+        let info: Envelope<SiteInfo> =
+            serde_json::from_str(include_str!("../tests/fixtures/site_info.json")).unwrap();
+        let info = info.response.unwrap();
+        assert_eq!(info.id.as_deref(), Some("STE20220101-00123"));
+        assert_eq!(info.default_real_mode.as_deref(), Some("self_consumption"));
+        assert_eq!(info.backup_reserve_percent, Some(20.0));
+        assert_eq!(info.nameplate_energy, Some(27_000.0));
+        assert_eq!(info.battery_count, Some(2.0));
+        let components = info.components.unwrap();
+        assert_eq!(components.battery, Some(true));
+        assert_eq!(components.batteries.unwrap().len(), 2);
+        let live: Envelope<LiveStatus> =
+            serde_json::from_str(include_str!("../tests/fixtures/live_status_discharging.json"))
+                .unwrap();
+        let live = live.response.unwrap();
+        assert_eq!(live.battery_power, Some(5060.0));
+        assert_eq!(live.grid_status.as_deref(), Some("Active"));
+        let cmd: Envelope<EnergyCommandResponse> =
+            serde_json::from_str(r#"{"response":{"code":201,"message":"Updated"}}"#).unwrap();
+        assert_eq!(cmd.response.unwrap().code, Some(201));
     }
 }

@@ -1,605 +1,207 @@
-//! A simulator of Tesla's cloud (vehicles only, for now), served as an axum [`Router`].
+//! Tesla's cloud, simulated: a thin, Tesla-shaped HTTP layer over the shared
+//! [`oemgate_sim::World`].
 //!
-//! [`TeslaSim`] holds accounts, OAuth grants and vehicles behind one `std` mutex (never held
-//! across an await) and answers the Fleet API routes the adapter uses, in Tesla's JSON and
-//! error shapes:
+//! The world owns every device and all of the physics (charging, driving, sleeping, PV,
+//! house load, batteries, command latency, faults, ground truth). [`TeslaSim`] only adds
+//! what is Tesla's own: accounts and OAuth tokens, which world devices each account sees
+//! (vehicles by VIN, energy sites by `energy_site_id`), regions, Tesla's JSON and error
+//! shapes, Tesla-style fault rendering and per-billing-class request counters.
+//!
+//! Serve [`TeslaSim::router`] on its own or under a prefix of an [`oemgate_sim::SimHost`]
+//! (`/tesla`); the adapter's API and auth base URLs are then `http://<host>/tesla`.
 //!
 //! | route | what |
 //! |---|---|
 //! | `POST /oauth2/v3/token` | `authorization_code` and `refresh_token` grants (form-encoded) |
-//! | `GET /api/1/vehicles` | the account's cars with `state` `online`/`asleep`/`offline` |
-//! | `GET /api/1/vehicles/{vin}/vehicle_data` | live data; 408 when the car is not online |
-//! | `POST /api/1/vehicles/{vin}/wake_up` | starts waking; answers the current state at once |
+//! | `GET /api/1/vehicles` | the account's cars with `state` `online`/`asleep`/`offline`; never wakes or touches |
+//! | `GET /api/1/products` | the account's cars and energy sites (`energy_site_id`, `resource_type: "battery"`) |
+//! | `GET /api/1/vehicles/{vin}/vehicle_data` | live data (keeps the car awake); 408 when asleep or offline |
+//! | `POST /api/1/vehicles/{vin}/wake_up` | asks the world to wake the car; answers the current state at once |
 //! | `POST /api/1/vehicles/{vin}/command/{command}` | `charge_start`, `charge_stop`, `set_charging_amps`, `set_charge_limit` |
+//! | `GET /api/1/energy_sites/{id}/live_status` | powers in W: `battery_power` > 0 discharging, `grid_power` > 0 importing |
+//! | `GET /api/1/energy_sites/{id}/site_info` | mode, reserve, nameplates, components |
+//! | `POST /api/1/energy_sites/{id}/operation` | `{"default_real_mode": "self_consumption"\|"autonomous"\|"backup"}` |
+//! | `POST /api/1/energy_sites/{id}/backup` | `{"backup_reserve_percent": n}` |
 //!
-//! Auth: authorization codes and refresh tokens are single-use (a reused refresh token gets
-//! 401 `login_required`); access tokens expire after
-//! [`DEFAULT_ACCESS_TOKEN_LIFETIME`] (8 h, see [`TeslaSim::set_access_token_lifetime`]) and
-//! then get 401 `token expired (401)`; unknown tokens get 401 `invalid bearer token`.
+//! **Auth.** Authorization codes and refresh tokens are single-use (a spent or unknown
+//! refresh token gets 401 `login_required`); refresh tokens expire after
+//! [`REFRESH_TOKEN_LIFETIME`]; access tokens after [`DEFAULT_ACCESS_TOKEN_LIFETIME`]
+//! ([`TeslaSim::set_access_token_lifetime`]), then 401 `token expired (401)`. Unknown tokens
+//! get 401 `invalid bearer token`; revoked ones 401 `login_required`.
 //!
-//! Time: everything reads the [`Clock`] given to [`TeslaSim::new`]. The per-vehicle physics
-//! ([`VehicleModel::step`]) advances lazily to the clock's time whenever a request arrives or
-//! [`TeslaSim::advance_to`] is called. Command effects land after a latency drawn from a
-//! seeded log-normal distribution (median [`COMMAND_LATENCY_MEDIAN_SECS`], at most
-//! [`COMMAND_LATENCY_MAX_SECS`]); a woken car is online 10–30 s after `wake_up`; an idle car
-//! falls asleep after [`SLEEP_AFTER`]; a seeded share of cars drive around now and then.
-//! Given the seed and the same requests at the same clock times, the simulator is
-//! deterministic.
+//! **Regions** are path prefixes: `/{region}/api/1/...` with `region` one of `na`, `eu`,
+//! `cn` ([`Region`]); the bare `/api/1/...` is region-less. An account bound to a region
+//! ([`TeslaSim::link_in_region`], [`TeslaSim::set_region`]) that calls any other base path
+//! gets 421 `user out of region, use base URL: http://<host><mount>/<region>` (the host
+//! and mount prefix come from the request). Unbound accounts (the default) are served
+//! everywhere. The token endpoint is global.
 //!
-//! Faults ([`TeslaSim::set_fault`]) apply to the `/api/1` routes until cleared.
+//! **Commands** go to the world as [`WorldCommand`]s from vendor [`WORLD_VENDOR`]; Tesla
+//! answers `{"result":true}` when the world accepts (the effect lands after the world's
+//! latency) and `{"result":false,"reason":..}` when it refuses: `is_charging` /
+//! `not_charging` (already in that state, for `charge_start` / `charge_stop`),
+//! `already_set`, `disconnected`, `complete`, `no_power`, `driving`, `invalid_value`. A
+//! sleeping or offline car gets 408. Energy commands answer `{"code":201,"message":"Updated"}`
+//! (also when the value is already set); an offline Powerwall gets 408 `device unavailable`.
+//!
+//! **Modes.** Tesla's `default_real_mode` ↔ world [`BatteryMode`]: `self_consumption` ↔
+//! `SelfReliance`, `autonomous` ↔ `TimeOfUse`, `backup` ↔ `Backup` (see
+//! [`tesla_mode_of`], [`world_mode_of`]). World modes Tesla has no name for are shown as the
+//! closest Tesla mode: `ImportFocus` and `Idle` as `backup`, `ExportFocus` as `autonomous`.
+//!
+//! **Energy sites.** One Tesla energy site per world site with Tesla batteries; several
+//! Powerwalls at a site are one site (`battery_count`, summed nameplates and power,
+//! energy-weighted charge). `solar_power` is the site's PV, `grid_power` the site's grid
+//! power, `load_power = solar_power + battery_power + grid_power` (the gateway's balance).
+//! While every Powerwall of a site is offline, `live_status` repeats the last values it
+//! served, with their old `timestamp`.
+//!
+//! **Faults** come from `world.faults().active("tesla")` at the start of every request
+//! (token endpoint included) and are rendered Tesla-style: `RateLimit` → 429 with
+//! `Retry-After` and `RateLimit-Limit`/`-Remaining`/`-Reset`; `ServerError{status}` → that
+//! status with Tesla's error JSON; `Outage` → 503; `Hang` → the normal answer after the
+//! fault's clock duration converted to real time (`tokio::time::sleep`); `Timeout` → 504
+//! after [`oemgate_sim::TIMEOUT_HANG`] of real time; `Malformed` → 200 with invalid JSON;
+//! `Truncated` → the normal answer cut in half. A due `RevokeTokens` invalidates every code
+//! and token issued so far (401 `login_required` from then on).
+//!
+//! **Counters** ([`RequestCounts`]) are kept per billing class (data, commands, wakes; token
+//! requests are free); [`TeslaSim::billed_counts`] counts only answers below 500, as Tesla
+//! bills, and [`RequestCounts::cost_usd`] prices them.
 
-use std::collections::BTreeMap;
-use std::f64::consts::PI;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
-use oemgate_core::Clock;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use chrono::{DateTime, FixedOffset, Offset, TimeZone, Utc};
+use oemgate_sim::rng::{hash, hash_str};
+use oemgate_sim::{
+    BatteryMode, ChargeState, CommandRejected, DeviceId, DeviceKind, Fault, PowerState, SiteId,
+    TIMEOUT_HANG, VehicleState, World, WorldCommand,
+};
 use serde_json::{Value, json};
 
+/// The vendor name of Tesla's devices, commands and faults in the world.
+pub const WORLD_VENDOR: &str = "tesla";
+/// The path prefix the simulator is mounted under in a [`oemgate_sim::SimHost`] by
+/// convention (`http://<host>/tesla` is then both the API and the auth base URL).
+pub const PREFIX: &str = "/tesla";
 /// Access tokens live this long unless changed.
 pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// Refresh tokens expire after three months (if not used before).
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
-/// An online car with nothing keeping it awake falls asleep after this long.
-pub const SLEEP_AFTER: Duration = Duration::from_secs(15 * 60);
-/// Median delay between an accepted command and its effect on the car.
-pub const COMMAND_LATENCY_MEDIAN_SECS: f64 = 20.0;
-/// Shortest delay between an accepted command and its effect.
-pub const COMMAND_LATENCY_MIN_SECS: f64 = 3.0;
-/// Longest delay between an accepted command and its effect.
-pub const COMMAND_LATENCY_MAX_SECS: f64 = 120.0;
-/// Share of cars that drive around when [`VehicleSpec::drives`] is `None`.
-pub const DRIVING_SHARE: f64 = 0.3;
-/// Mean time between trips of a driving car that is parked and not charging.
-pub const MEAN_SECS_BETWEEN_TRIPS: f64 = 8.0 * 3600.0;
+/// Tesla's prices per billed request, USD.
+pub const PRICE_DATA_USD: f64 = 0.002;
+/// Price of a billed command, USD.
+pub const PRICE_COMMAND_USD: f64 = 0.001;
+/// Price of a billed wake-up, USD.
+pub const PRICE_WAKE_USD: f64 = 0.02;
+/// `RateLimit-Limit` sent with a simulated 429.
+pub const RATE_LIMIT_LIMIT: u32 = 300;
 
-const MAX_STEP_SECS: f64 = 60.0;
-const MIN_STEP_SECS: f64 = 1e-3;
+const BODY_LIMIT: usize = 64 * 1024;
 const KM_PER_MILE: f64 = 1.609_344;
 
-/// A fault the simulator injects into the `/api/1` routes until [`TeslaSim::clear_fault`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// 429 with `Retry-After`.
-    RateLimit {
-        /// The `Retry-After` value (whole seconds are sent).
-        retry_after: Duration,
-    },
-    /// 500 with Tesla's error JSON.
-    ServerError,
-    /// 200 with a truncated, unparseable JSON body.
-    Malformed,
-    /// Revokes every access and refresh token issued so far. Takes effect at once and is not
-    /// kept as a standing fault.
-    RevokeTokens,
-    /// 421 "user out of region, use base URL: {base_url}".
-    WrongRegion {
-        /// The base URL the error names.
-        base_url: String,
-    },
+/// A Fleet API region, served under the path prefix `/{region}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Region {
+    /// North America and Asia-Pacific: `/na`.
+    Na,
+    /// Europe, Middle East and Africa: `/eu`.
+    Eu,
+    /// China: `/cn`.
+    Cn,
 }
 
-/// A vehicle's connectivity as Tesla reports it in `state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PowerState {
-    /// Awake: data and commands work.
-    Online,
-    /// Sleeping: wakes on `wake_up` (10–30 s) or when it starts driving.
-    Asleep,
-    /// No connectivity: stays so until [`TeslaSim::set_power_state`].
-    Offline,
-}
-
-impl PowerState {
-    /// Tesla's spelling.
+impl Region {
+    /// The path segment (`na`, `eu`, `cn`).
     pub fn as_str(self) -> &'static str {
         match self {
-            PowerState::Online => "online",
-            PowerState::Asleep => "asleep",
-            PowerState::Offline => "offline",
+            Region::Na => "na",
+            Region::Eu => "eu",
+            Region::Cn => "cn",
+        }
+    }
+
+    /// Parses a path segment.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "na" => Some(Region::Na),
+            "eu" => Some(Region::Eu),
+            "cn" => Some(Region::Cn),
+            _ => None,
         }
     }
 }
 
-/// The charge port as the physics sees it (Tesla's `charging_state`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChargingStatus {
-    /// No cable.
-    Disconnected,
-    /// Plugged in, not charging.
-    Stopped,
-    /// Charging.
-    Charging,
-    /// Plugged in at the charge limit.
-    Complete,
-    /// Plugged in, the charger delivers no power.
-    NoPower,
-}
-
-impl ChargingStatus {
-    /// Tesla's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChargingStatus::Disconnected => "Disconnected",
-            ChargingStatus::Stopped => "Stopped",
-            ChargingStatus::Charging => "Charging",
-            ChargingStatus::Complete => "Complete",
-            ChargingStatus::NoPower => "NoPower",
-        }
-    }
-
-    /// Whether a cable is connected.
-    pub fn is_plugged_in(self) -> bool {
-        self != ChargingStatus::Disconnected
-    }
-}
-
-/// What an accepted command does to the car once its latency has passed.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Effect {
-    /// Begin charging (if still plugged in and below the limit).
-    StartCharging,
-    /// Stop charging.
-    StopCharging,
-    /// Set the charging current (clamped to the connection's maximum).
-    SetAmps(u32),
-    /// Set the charge limit in %.
-    SetChargeLimit(f64),
-}
-
-/// A command effect waiting for its latency to pass.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PendingEffect {
-    /// Seconds until it lands.
-    pub remaining_secs: f64,
-    /// What it does.
-    pub effect: Effect,
-}
-
-/// A drive in progress.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Trip {
-    /// Seconds of driving left.
-    pub remaining_secs: f64,
-    /// Constant speed of this trip.
-    pub speed_kmh: f64,
-}
-
-/// How a simulated vehicle starts out.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VehicleSpec {
-    /// A fixed VIN; `None` (or a VIN already in use) generates a plausible one.
-    pub vin: Option<String>,
-    /// The owner's name for the car.
-    pub display_name: Option<String>,
-    /// Tesla's `car_type` (`modely`, `model3`, `models`, `modelx`, `cybertruck`).
-    pub car_type: String,
-    /// Model year (encoded in a generated VIN).
-    pub model_year: u16,
-    /// State of charge in %.
-    pub battery_level: f64,
-    /// Usable capacity in kWh.
-    pub capacity_kwh: f64,
-    /// Charge limit in %.
-    pub charge_limit: f64,
-    /// Plugged in at the start.
-    pub plugged_in: bool,
-    /// Charging at the start (only if plugged in and below the limit).
-    pub charging: bool,
-    /// Connectivity at the start (a charging car is always online).
-    pub power_state: PowerState,
-    /// Charging current setting in A.
-    pub amps: u32,
-    /// The connection's maximum current in A.
-    pub max_amps: u32,
-    /// Charger voltage in V.
-    pub voltage: f64,
-    /// Charger phases (3 in Europe, 1 in North America).
-    pub phases: u32,
-    /// Odometer in km.
-    pub odometer_km: f64,
-    /// Parking position.
-    pub latitude: f64,
-    /// Parking position.
-    pub longitude: f64,
-    /// Whether the car drives around now and then; `None` draws it ([`DRIVING_SHARE`]).
-    pub drives: Option<bool>,
-}
-
-impl Default for VehicleSpec {
-    fn default() -> Self {
-        Self {
-            vin: None,
-            display_name: None,
-            car_type: "modely".to_owned(),
-            model_year: 2024,
-            battery_level: 60.0,
-            capacity_kwh: 75.0,
-            charge_limit: 80.0,
-            plugged_in: false,
-            charging: false,
-            power_state: PowerState::Online,
-            amps: 16,
-            max_amps: 16,
-            voltage: 230.0,
-            phases: 3,
-            odometer_km: 15_000.0,
-            latitude: 59.9139,
-            longitude: 10.7522,
-            drives: None,
-        }
-    }
-}
-
-/// The physics of one simulated vehicle. Fields are public so tests (and the later
-/// simulated world) can read and set them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VehicleModel {
-    /// State of charge in %.
-    pub battery_level: f64,
-    /// Usable capacity in kWh.
-    pub capacity_kwh: f64,
-    /// Efficiency, for range and driving consumption.
-    pub km_per_kwh: f64,
-    /// Charge limit in %.
-    pub charge_limit: f64,
-    /// The charge port.
-    pub charging: ChargingStatus,
-    /// Charging current setting in A.
-    pub amps: u32,
-    /// The connection's maximum current in A.
-    pub max_amps: u32,
-    /// Charger voltage in V.
-    pub voltage: f64,
-    /// Charger phases.
-    pub phases: u32,
-    /// Odometer in km.
-    pub odometer_km: f64,
-    /// Position.
-    pub latitude: f64,
-    /// Position.
-    pub longitude: f64,
-    /// Heading in degrees.
-    pub heading: f64,
-    /// Connectivity.
-    pub power_state: PowerState,
-    /// Seconds online with nothing keeping the car awake.
-    pub idle_secs: f64,
-    /// Seconds until a requested wake-up completes.
-    pub waking_in: Option<f64>,
-    /// The drive in progress.
-    pub trip: Option<Trip>,
-    /// Whether the car drives around now and then.
-    pub drives: bool,
-    /// Accepted command effects waiting for their latency.
-    pub pending: Vec<PendingEffect>,
-}
-
-impl VehicleModel {
-    /// The physics for a spec; `drives` is the resolved [`VehicleSpec::drives`].
-    pub fn from_spec(spec: &VehicleSpec, drives: bool) -> Self {
-        let limit = spec.charge_limit.clamp(50.0, 100.0);
-        let level = spec.battery_level.clamp(0.0, 100.0);
-        let charging = match (spec.plugged_in, spec.charging) {
-            (false, _) => ChargingStatus::Disconnected,
-            (true, _) if level >= limit => ChargingStatus::Complete,
-            (true, true) => ChargingStatus::Charging,
-            (true, false) => ChargingStatus::Stopped,
-        };
-        let power_state = if charging == ChargingStatus::Charging {
-            PowerState::Online
-        } else {
-            spec.power_state
-        };
-        Self {
-            battery_level: level,
-            capacity_kwh: spec.capacity_kwh.max(1.0),
-            km_per_kwh: 6.0,
-            charge_limit: limit,
-            charging,
-            amps: spec.amps.min(spec.max_amps),
-            max_amps: spec.max_amps,
-            voltage: spec.voltage,
-            phases: spec.phases.max(1),
-            odometer_km: spec.odometer_km.max(0.0),
-            latitude: spec.latitude,
-            longitude: spec.longitude,
-            heading: 0.0,
-            power_state,
-            idle_secs: 0.0,
-            waking_in: None,
-            trip: None,
-            drives,
-            pending: Vec::new(),
-        }
-    }
-
-    /// Charging power in kW (0 unless charging).
-    pub fn charger_power_kw(&self) -> f64 {
-        if self.charging == ChargingStatus::Charging {
-            f64::from(self.amps) * self.voltage * f64::from(self.phases) / 1000.0
-        } else {
-            0.0
-        }
-    }
-
-    /// Range in km at the current state of charge.
-    pub fn range_km(&self) -> f64 {
-        self.battery_level / 100.0 * self.capacity_kwh * self.km_per_kwh
-    }
-
-    /// Minutes until the charge limit at the current power (0 unless charging).
-    pub fn minutes_to_limit(&self) -> f64 {
-        let power = self.charger_power_kw();
-        if power <= 0.0 || self.battery_level >= self.charge_limit {
-            return 0.0;
-        }
-        (self.charge_limit - self.battery_level) / 100.0 * self.capacity_kwh / power * 60.0
-    }
-
-    /// A request that keeps the car awake (data read, command) arrived.
-    pub fn touch(&mut self) {
-        self.idle_secs = 0.0;
-    }
-
-    /// Starts waking a sleeping car; returns whether a wake-up began.
-    pub fn wake(&mut self, rng: &mut impl Rng) -> bool {
-        if self.power_state == PowerState::Asleep && self.waking_in.is_none() {
-            self.waking_in = Some(rng.random_range(10.0..=30.0));
-            return true;
-        }
-        false
-    }
-
-    /// Queues a command effect.
-    pub fn schedule(&mut self, effect: Effect, latency_secs: f64) {
-        self.pending.push(PendingEffect { remaining_secs: latency_secs.max(0.0), effect });
-    }
-
-    /// Whether an effect of this kind waits.
-    pub fn has_pending(&self, pred: impl Fn(&Effect) -> bool) -> bool {
-        self.pending.iter().any(|p| pred(&p.effect))
-    }
-
-    /// Advances the physics by `dt`: charging, driving, falling asleep, waking up and the
-    /// command effects whose latency passes, each at its exact time.
-    pub fn step(&mut self, dt: Duration, rng: &mut impl Rng) {
-        let mut left = dt.as_secs_f64();
-        loop {
-            self.apply_due(rng);
-            if left <= 0.0 {
-                break;
-            }
-            let mut h = left.min(MAX_STEP_SECS);
-            for p in &self.pending {
-                h = h.min(p.remaining_secs);
-            }
-            if let Some(w) = self.waking_in {
-                h = h.min(w);
-            }
-            if let Some(t) = &self.trip {
-                h = h.min(t.remaining_secs);
-            }
-            let power = self.charger_power_kw();
-            if power > 0.0 {
-                let secs = (self.charge_limit - self.battery_level) / 100.0 * self.capacity_kwh
-                    / power
-                    * 3600.0;
-                h = h.min(secs);
-            }
-            if self.can_fall_asleep() {
-                h = h.min(SLEEP_AFTER.as_secs_f64() - self.idle_secs);
-            }
-            let h = h.max(MIN_STEP_SECS).min(left);
-            self.integrate(h, rng);
-            for p in &mut self.pending {
-                p.remaining_secs -= h;
-            }
-            if let Some(w) = &mut self.waking_in {
-                *w -= h;
-            }
-            if let Some(t) = &mut self.trip {
-                t.remaining_secs -= h;
-            }
-            left -= h;
-        }
-    }
-
-    fn can_fall_asleep(&self) -> bool {
-        self.power_state == PowerState::Online
-            && self.trip.is_none()
-            && self.waking_in.is_none()
-            && self.charging != ChargingStatus::Charging
-            && self.pending.is_empty()
-    }
-
-    fn integrate(&mut self, h: f64, rng: &mut impl Rng) {
-        if let Some(trip) = &self.trip {
-            let km = trip.speed_kmh * h / 3600.0;
-            let kwh = km / self.km_per_kwh;
-            self.battery_level = (self.battery_level - kwh / self.capacity_kwh * 100.0).max(0.0);
-            self.odometer_km += km;
-            let rad = self.heading.to_radians();
-            self.latitude = (self.latitude + rad.cos() * km / 111.0).clamp(-89.0, 89.0);
-            let lon_scale = (111.0 * self.latitude.to_radians().cos()).max(1.0);
-            self.longitude = wrap_longitude(self.longitude + rad.sin() * km / lon_scale);
-            self.idle_secs = 0.0;
-            if self.battery_level < 5.0
-                && let Some(t) = &mut self.trip
-            {
-                t.remaining_secs = t.remaining_secs.min(h);
-            }
-            return;
-        }
-        let power = self.charger_power_kw();
-        if power > 0.0 {
-            let kwh = power * h / 3600.0;
-            self.battery_level =
-                (self.battery_level + kwh / self.capacity_kwh * 100.0).min(self.charge_limit);
-            self.idle_secs = 0.0;
-            return;
-        }
-        if self.power_state == PowerState::Online {
-            self.idle_secs += h;
-        }
-        let may_leave = self.drives
-            && self.power_state != PowerState::Offline
-            && self.charging != ChargingStatus::Charging
-            && self.battery_level > 20.0
-            && self.pending.is_empty();
-        if may_leave {
-            let p = 1.0 - (-h / MEAN_SECS_BETWEEN_TRIPS).exp();
-            if rng.random::<f64>() < p {
-                self.trip = Some(Trip {
-                    remaining_secs: rng.random_range(600.0..2400.0),
-                    speed_kmh: rng.random_range(30.0..90.0),
-                });
-                self.heading = rng.random_range(0.0..360.0);
-                self.charging = ChargingStatus::Disconnected;
-                self.power_state = PowerState::Online;
-                self.waking_in = None;
-                self.idle_secs = 0.0;
-            }
-        }
-    }
-
-    fn apply_due(&mut self, rng: &mut impl Rng) {
-        const EPS: f64 = 1e-6;
-        if self.pending.iter().any(|p| p.remaining_secs <= EPS) {
-            let pending = std::mem::take(&mut self.pending);
-            let (due, rest): (Vec<_>, Vec<_>) =
-                pending.into_iter().partition(|p| p.remaining_secs <= EPS);
-            self.pending = rest;
-            for p in due {
-                self.apply(&p.effect);
-            }
-        }
-        if self.waking_in.is_some_and(|w| w <= EPS) {
-            self.waking_in = None;
-            if self.power_state == PowerState::Asleep {
-                self.power_state = PowerState::Online;
-                self.idle_secs = 0.0;
-            }
-        }
-        if self.trip.as_ref().is_some_and(|t| t.remaining_secs <= EPS) {
-            self.trip = None;
-            self.idle_secs = 0.0;
-            // Half the trips end at a charger; Tesla starts charging on plug-in.
-            if rng.random::<f64>() < 0.5 {
-                self.charging = if self.battery_level < self.charge_limit {
-                    ChargingStatus::Charging
-                } else {
-                    ChargingStatus::Complete
-                };
-            }
-        }
-        if self.charging == ChargingStatus::Charging
-            && self.battery_level >= self.charge_limit - EPS
-        {
-            self.battery_level = self.battery_level.min(self.charge_limit);
-            self.charging = ChargingStatus::Complete;
-        }
-        if self.can_fall_asleep() && self.idle_secs >= SLEEP_AFTER.as_secs_f64() - EPS {
-            self.power_state = PowerState::Asleep;
-        }
-    }
-
-    /// Applies an effect now.
-    pub fn apply(&mut self, effect: &Effect) {
-        match effect {
-            Effect::StartCharging => {
-                if self.charging.is_plugged_in() && self.charging != ChargingStatus::NoPower {
-                    self.charging = if self.battery_level < self.charge_limit {
-                        ChargingStatus::Charging
-                    } else {
-                        ChargingStatus::Complete
-                    };
-                }
-            }
-            Effect::StopCharging => {
-                if self.charging == ChargingStatus::Charging {
-                    self.charging = ChargingStatus::Stopped;
-                }
-            }
-            Effect::SetAmps(a) => self.amps = (*a).min(self.max_amps),
-            Effect::SetChargeLimit(p) => {
-                self.charge_limit = p.clamp(50.0, 100.0);
-                match self.charging {
-                    ChargingStatus::Complete if self.battery_level < self.charge_limit => {
-                        self.charging = ChargingStatus::Charging;
-                    }
-                    ChargingStatus::Charging if self.battery_level >= self.charge_limit => {
-                        self.charging = ChargingStatus::Complete;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        self.idle_secs = 0.0;
-    }
-}
-
-fn wrap_longitude(lon: f64) -> f64 {
-    let wrapped = (lon + 180.0).rem_euclid(360.0) - 180.0;
-    if wrapped.is_finite() { wrapped } else { 0.0 }
-}
-
-/// A latency from a log-normal with median [`COMMAND_LATENCY_MEDIAN_SECS`], clamped.
-pub fn command_latency_secs(rng: &mut impl Rng) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(1e-12);
-    let u2: f64 = rng.random();
-    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos();
-    (COMMAND_LATENCY_MEDIAN_SECS * (0.6 * z).exp())
-        .clamp(COMMAND_LATENCY_MIN_SECS, COMMAND_LATENCY_MAX_SECS)
+/// What went wrong setting up the simulator (not an HTTP answer).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// The world has no such device or site.
+    #[error("unknown world device or site {0}")]
+    Unknown(String),
+    /// The device is not Tesla's.
+    #[error("{device} belongs to vendor {vendor}, not {WORLD_VENDOR}")]
+    NotTesla {
+        /// The device.
+        device: DeviceId,
+        /// Its vendor.
+        vendor: String,
+    },
+    /// Tesla's cloud serves vehicles and batteries only.
+    #[error("{device} is a {kind}; Tesla's cloud serves vehicles and batteries")]
+    UnsupportedKind {
+        /// The device.
+        device: DeviceId,
+        /// Its kind.
+        kind: DeviceKind,
+    },
+    /// No such account.
+    #[error("unknown account {0}")]
+    UnknownAccount(String),
 }
 
 /// Requests the simulator answered, per endpoint class.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestCounts {
-    /// `POST /oauth2/v3/token`.
+    /// `POST /oauth2/v3/token` (free).
     pub token: u64,
-    /// `GET /api/1/vehicles` (a data request in Tesla's billing).
+    /// `GET /api/1/vehicles` (data).
     pub vehicle_list: u64,
-    /// `GET .../vehicle_data`.
+    /// `GET /api/1/products` (data).
+    pub products: u64,
+    /// `GET .../vehicle_data` (data).
     pub vehicle_data: u64,
-    /// `POST .../command/...`.
+    /// `GET .../live_status` and `.../site_info` (data).
+    pub energy_data: u64,
+    /// Vehicle commands and energy `operation`/`backup` (commands).
     pub commands: u64,
-    /// `POST .../wake_up`.
+    /// `POST .../wake_up` (wakes).
     pub wakes: u64,
 }
 
 impl RequestCounts {
-    /// Data requests: the vehicles list plus `vehicle_data`.
+    /// Data requests: lists, products, `vehicle_data`, energy reads.
     pub fn data(&self) -> u64 {
-        self.vehicle_list + self.vehicle_data
+        self.vehicle_list + self.products + self.vehicle_data + self.energy_data
+    }
+
+    /// Every counted request, token requests included.
+    pub fn total(&self) -> u64 {
+        self.token + self.data() + self.commands + self.wakes
     }
 
     /// What these requests cost at Tesla's pay-per-use prices (USD; token requests free).
     pub fn cost_usd(&self) -> f64 {
         #[allow(clippy::cast_precision_loss)]
         let (d, c, w) = (self.data() as f64, self.commands as f64, self.wakes as f64);
-        d * 0.002 + c * 0.001 + w * 0.02
+        d * PRICE_DATA_USD + c * PRICE_COMMAND_USD + w * PRICE_WAKE_USD
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Class {
-    Token,
-    VehicleList,
-    VehicleData,
-    Command,
-    Wake,
 }
 
 /// Tokens issued directly by [`TeslaSim::issue_tokens`].
@@ -609,7 +211,7 @@ pub struct SimTokens {
     pub access_token: String,
     /// The single-use refresh token.
     pub refresh_token: String,
-    /// When the access token expires on the simulator's clock.
+    /// When the access token expires on the world's clock.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -617,6 +219,37 @@ impl fmt::Debug for SimTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimTokens").field("expires_at", &self.expires_at).finish_non_exhaustive()
     }
+}
+
+/// The Tesla world mode name of a world battery mode (closest Tesla mode for the modes
+/// Tesla lacks: `ImportFocus` and `Idle` → `backup`, `ExportFocus` → `autonomous`).
+pub fn tesla_mode_of(mode: BatteryMode) -> &'static str {
+    match mode {
+        BatteryMode::SelfReliance => "self_consumption",
+        BatteryMode::TimeOfUse | BatteryMode::ExportFocus => "autonomous",
+        BatteryMode::Backup | BatteryMode::ImportFocus | BatteryMode::Idle => "backup",
+    }
+}
+
+/// The world battery mode a Tesla `default_real_mode` sets.
+pub fn world_mode_of(default_real_mode: &str) -> Option<BatteryMode> {
+    match default_real_mode {
+        "self_consumption" => Some(BatteryMode::SelfReliance),
+        "autonomous" => Some(BatteryMode::TimeOfUse),
+        "backup" => Some(BatteryMode::Backup),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Token,
+    VehicleList,
+    Products,
+    VehicleData,
+    EnergyData,
+    Command,
+    Wake,
 }
 
 #[derive(Debug)]
@@ -629,6 +262,7 @@ struct Grant {
 struct AccessToken {
     account: String,
     expires_at: DateTime<Utc>,
+    revoked: bool,
 }
 
 #[derive(Debug)]
@@ -639,55 +273,66 @@ struct RefreshToken {
 }
 
 #[derive(Debug)]
-struct SimAccount {
+struct Account {
     number: u64,
+    region: Option<Region>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct SimVehicle {
-    account: String,
+    device: DeviceId,
     vin: String,
     id: u64,
     vehicle_id: u64,
-    display_name: Option<String>,
     car_type: String,
-    model: VehicleModel,
-    rng: StdRng,
+    accounts: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug)]
+struct SimSite {
+    site: SiteId,
+    energy_site_id: u64,
+    tesla_id: String,
+    gateway_id: String,
+    installation_date: DateTime<Utc>,
+    batteries: Vec<DeviceId>,
+    accounts: BTreeSet<String>,
+    last_live: Option<Value>,
 }
 
 #[derive(Debug)]
 struct SimState {
     seed: u64,
-    rng: StdRng,
-    accounts: BTreeMap<String, SimAccount>,
+    serial: u64,
+    access_lifetime: Duration,
+    accounts: BTreeMap<String, Account>,
     codes: BTreeMap<String, Grant>,
     access: BTreeMap<String, AccessToken>,
     refresh: BTreeMap<String, RefreshToken>,
     vehicles: BTreeMap<String, SimVehicle>,
-    access_lifetime: Duration,
-    fault: Option<Fault>,
+    vin_of: HashMap<DeviceId, String>,
+    sites: BTreeMap<u64, SimSite>,
+    site_of: HashMap<SiteId, u64>,
     counts: RequestCounts,
     billed: RequestCounts,
-    last_advanced: DateTime<Utc>,
     next_account: u64,
     next_vehicle: u64,
 }
 
-/// The simulated Tesla cloud. Cheap to clone (shared state).
+/// The simulated Tesla cloud over a [`World`]. Cheap to clone (shared state).
 #[derive(Clone)]
 pub struct TeslaSim {
+    world: World,
     inner: Arc<Mutex<SimState>>,
-    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for TeslaSim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.lock();
         f.debug_struct("TeslaSim")
-            .field("seed", &state.seed)
             .field("accounts", &state.accounts.len())
             .field("vehicles", &state.vehicles.len())
-            .field("fault", &state.fault)
+            .field("energy_sites", &state.sites.len())
             .finish_non_exhaustive()
     }
 }
@@ -696,13 +341,13 @@ impl fmt::Debug for TeslaSim {
 #[derive(Debug)]
 struct SimResponse {
     status: StatusCode,
-    retry_after: Option<u64>,
+    headers: Vec<(&'static str, String)>,
     body: String,
 }
 
 impl SimResponse {
     fn ok(value: &Value) -> Self {
-        Self { status: StatusCode::OK, retry_after: None, body: value.to_string() }
+        Self { status: StatusCode::OK, headers: Vec::new(), body: value.to_string() }
     }
 
     fn response(value: Value) -> Self {
@@ -711,12 +356,12 @@ impl SimResponse {
 
     fn error(status: StatusCode, error: &str) -> Self {
         let body = json!({ "response": null, "error": error, "error_description": "" });
-        Self { status, retry_after: None, body: body.to_string() }
+        Self { status, headers: Vec::new(), body: body.to_string() }
     }
 
     fn oauth_error(status: StatusCode, error: &str, description: &str) -> Self {
         let body = json!({ "error": error, "error_description": description });
-        Self { status, retry_after: None, body: body.to_string() }
+        Self { status, headers: Vec::new(), body: body.to_string() }
     }
 
     fn asleep() -> Self {
@@ -724,6 +369,18 @@ impl SimResponse {
             StatusCode::REQUEST_TIMEOUT,
             "vehicle unavailable: vehicle is offline or asleep",
         )
+    }
+
+    fn not_found() -> Self {
+        Self::error(StatusCode::NOT_FOUND, "not_found")
+    }
+
+    fn refused(reason: &str) -> Self {
+        Self::response(json!({ "result": false, "reason": reason }))
+    }
+
+    fn status(status: u16) -> StatusCode {
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
@@ -735,38 +392,141 @@ impl IntoResponse for SimResponse {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
         }
         response
     }
 }
 
+/// A parsed request: the route, its path parameters and what the handlers need.
+#[derive(Debug)]
+struct Call {
+    route: Route,
+    region: Option<String>,
+    /// The mount prefix and region before `/api/1`, as requested (`/tesla/eu`).
+    base_path: String,
+    host: Option<String>,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Route {
+    Token,
+    Vehicles,
+    Products,
+    VehicleData(String),
+    WakeUp(String),
+    Command(String, String),
+    LiveStatus(String),
+    SiteInfo(String),
+    Operation(String),
+    Backup(String),
+}
+
+impl Route {
+    fn class(&self) -> Class {
+        match self {
+            Route::Token => Class::Token,
+            Route::Vehicles => Class::VehicleList,
+            Route::Products => Class::Products,
+            Route::VehicleData(_) => Class::VehicleData,
+            Route::WakeUp(_) => Class::Wake,
+            Route::Command(..) | Route::Operation(_) | Route::Backup(_) => Class::Command,
+            Route::LiveStatus(_) | Route::SiteInfo(_) => Class::EnergyData,
+        }
+    }
+
+    /// Matches `method path` (below the router's mount); `Err` is the status to answer.
+    fn parse(method: &Method, path: &str) -> Result<(Route, Option<String>), StatusCode> {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if segs == ["oauth2", "v3", "token"] {
+            return if method == Method::POST {
+                Ok((Route::Token, None))
+            } else {
+                Err(StatusCode::METHOD_NOT_ALLOWED)
+            };
+        }
+        let (region, rest) = match segs.as_slice() {
+            [first, "api", ..] if *first != "api" => (Some((*first).to_owned()), &segs[1..]),
+            _ => (None, &segs[..]),
+        };
+        let get = method == Method::GET;
+        let post = method == Method::POST;
+        let route = match rest {
+            ["api", "1", "vehicles"] if get => Route::Vehicles,
+            ["api", "1", "products"] if get => Route::Products,
+            ["api", "1", "vehicles", vin, "vehicle_data"] if get => {
+                Route::VehicleData((*vin).to_owned())
+            }
+            ["api", "1", "vehicles", vin, "wake_up"] if post => Route::WakeUp((*vin).to_owned()),
+            ["api", "1", "vehicles", vin, "command", command] if post => {
+                Route::Command((*vin).to_owned(), (*command).to_owned())
+            }
+            ["api", "1", "energy_sites", id, "live_status"] if get => {
+                Route::LiveStatus((*id).to_owned())
+            }
+            ["api", "1", "energy_sites", id, "site_info"] if get => {
+                Route::SiteInfo((*id).to_owned())
+            }
+            ["api", "1", "energy_sites", id, "operation"] if post => {
+                Route::Operation((*id).to_owned())
+            }
+            ["api", "1", "energy_sites", id, "backup"] if post => Route::Backup((*id).to_owned()),
+            ["api", "1", "vehicles" | "products"]
+            | ["api", "1", "vehicles", _, "vehicle_data" | "wake_up"]
+            | ["api", "1", "vehicles", _, "command", _]
+            | [
+                "api",
+                "1",
+                "energy_sites",
+                _,
+                "live_status" | "site_info" | "operation" | "backup",
+            ] => {
+                return Err(StatusCode::METHOD_NOT_ALLOWED);
+            }
+            _ => return Err(StatusCode::NOT_FOUND),
+        };
+        Ok((route, region))
+    }
+}
+
 impl TeslaSim {
-    /// An empty simulated cloud; `seed` drives every random draw, `clock` every time.
-    pub fn new(seed: u64, clock: Arc<dyn Clock>) -> Self {
-        let now = clock.now();
+    /// Tesla's cloud over `world`. Token strings and vendor ids are derived from the
+    /// world's seed, so the same world and the same calls give the same answers.
+    pub fn new(world: World) -> Self {
         let state = SimState {
-            seed,
-            rng: StdRng::seed_from_u64(seed),
+            seed: world.seed(),
+            serial: 0,
+            access_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
             accounts: BTreeMap::new(),
             codes: BTreeMap::new(),
             access: BTreeMap::new(),
             refresh: BTreeMap::new(),
             vehicles: BTreeMap::new(),
-            access_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
-            fault: None,
+            vin_of: HashMap::new(),
+            sites: BTreeMap::new(),
+            site_of: HashMap::new(),
             counts: RequestCounts::default(),
             billed: RequestCounts::default(),
-            last_advanced: now,
             next_account: 800_001,
             next_vehicle: 100_001,
         };
-        Self { inner: Arc::new(Mutex::new(state)), clock }
+        Self { world, inner: Arc::new(Mutex::new(state)) }
     }
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
+        // Every mutation is small and self-contained; a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The world this cloud renders.
+    pub fn world(&self) -> &World {
+        &self.world
     }
 
     /// Changes how long newly issued access tokens live.
@@ -774,16 +534,117 @@ impl TeslaSim {
         self.lock().access_lifetime = lifetime;
     }
 
-    /// Adds an account; returns its id and a fresh (single-use) authorization code.
-    pub fn add_account(&self, email: &str) -> (String, String) {
+    /// Creates an account that sees `devices` (world vehicles and batteries of vendor
+    /// `tesla`; a battery brings its whole site in as one energy site). Returns the account
+    /// id and a fresh single-use authorization code. The account is not bound to a region.
+    pub fn link(&self, devices: &[DeviceId]) -> Result<(String, String), SimError> {
+        self.link_with(None, devices)
+    }
+
+    /// Like [`TeslaSim::link`], with the account bound to `region`: its API calls must use
+    /// the `/{region}` base path.
+    pub fn link_in_region(
+        &self,
+        region: Region,
+        devices: &[DeviceId],
+    ) -> Result<(String, String), SimError> {
+        self.link_with(Some(region), devices)
+    }
+
+    /// Creates an account that sees every Tesla vehicle and battery of a world site.
+    pub fn link_site(&self, site: &SiteId) -> Result<(String, String), SimError> {
+        if !self.world.sites().contains(site) {
+            return Err(SimError::Unknown(site.to_string()));
+        }
+        let devices: Vec<DeviceId> = self
+            .world
+            .devices_of_site(site)
+            .into_iter()
+            .filter(|d| {
+                d.vendor == WORLD_VENDOR
+                    && matches!(d.kind, DeviceKind::Vehicle | DeviceKind::Battery)
+            })
+            .map(|d| d.id)
+            .collect();
+        self.link(&devices)
+    }
+
+    fn link_with(
+        &self,
+        region: Option<Region>,
+        devices: &[DeviceId],
+    ) -> Result<(String, String), SimError> {
+        let plan = self.plan(devices)?;
         let mut state = self.lock();
         let number = state.next_account;
         state.next_account += 1;
-        let id = format!("{number}");
-        tracing::debug!(target: "oemgate_tesla::sim", id, email, "account added");
-        state.accounts.insert(id.clone(), SimAccount { number });
-        let code = state.new_code(&id);
-        (id, code)
+        let account = number.to_string();
+        state.accounts.insert(account.clone(), Account { number, region });
+        state.attach(&account, plan);
+        let code = state.new_code(&account);
+        tracing::debug!(target: "oemgate_tesla::sim", account, "account linked");
+        Ok((account, code))
+    }
+
+    /// Adds more world devices to an existing account.
+    pub fn add_to_account(&self, account: &str, devices: &[DeviceId]) -> Result<(), SimError> {
+        let plan = self.plan(devices)?;
+        let mut state = self.lock();
+        if !state.accounts.contains_key(account) {
+            return Err(SimError::UnknownAccount(account.to_owned()));
+        }
+        state.attach(account, plan);
+        Ok(())
+    }
+
+    /// Binds an account to a region (`None`: served on every base path).
+    pub fn set_region(&self, account: &str, region: Option<Region>) -> Result<(), SimError> {
+        let mut state = self.lock();
+        let acc = state
+            .accounts
+            .get_mut(account)
+            .ok_or_else(|| SimError::UnknownAccount(account.into()))?;
+        acc.region = region;
+        Ok(())
+    }
+
+    /// Checks the devices and collects what attaching them needs (outside the sim's lock).
+    fn plan(&self, devices: &[DeviceId]) -> Result<Vec<Planned>, SimError> {
+        let mut plan = Vec::new();
+        for device in devices {
+            let info = self
+                .world
+                .device_info(device)
+                .ok_or_else(|| SimError::Unknown(device.to_string()))?;
+            if info.vendor != WORLD_VENDOR {
+                return Err(SimError::NotTesla { device: device.clone(), vendor: info.vendor });
+            }
+            match info.kind {
+                DeviceKind::Vehicle => {
+                    let v = self
+                        .world
+                        .vehicle(device)
+                        .ok_or_else(|| SimError::Unknown(device.to_string()))?;
+                    plan.push(Planned::Vehicle {
+                        device: device.clone(),
+                        car_type: car_type(&v.model),
+                        year: v.year,
+                    });
+                }
+                DeviceKind::Battery => {
+                    let batteries: Vec<DeviceId> = self
+                        .world
+                        .devices_of_site(&info.site)
+                        .into_iter()
+                        .filter(|d| d.vendor == WORLD_VENDOR && d.kind == DeviceKind::Battery)
+                        .map(|d| d.id)
+                        .collect();
+                    plan.push(Planned::Site { site: info.site, batteries });
+                }
+                kind => return Err(SimError::UnsupportedKind { device: device.clone(), kind }),
+            }
+        }
+        Ok(plan)
     }
 
     /// Issues another authorization code for an existing account.
@@ -794,116 +655,42 @@ impl TeslaSim {
 
     /// Issues an access/refresh token pair for an account without the OAuth round trip.
     pub fn issue_tokens(&self, account: &str) -> Option<SimTokens> {
-        let now = self.clock.now();
+        let now = self.world.now();
         let mut state = self.lock();
         state.accounts.contains_key(account).then(|| state.issue_tokens(account, now))
     }
 
-    /// Adds a vehicle to an account (created if unknown); returns its VIN.
-    pub fn add_vehicle(&self, account: &str, spec: VehicleSpec) -> String {
-        let now = self.clock.now();
-        let mut state = self.lock();
-        state.advance(now);
-        if !state.accounts.contains_key(account) {
-            let number = state.next_account;
-            state.next_account += 1;
-            state.accounts.insert(account.to_owned(), SimAccount { number });
+    /// Makes every access token issued so far expire now (they then get 401 `token expired
+    /// (401)`); refresh tokens keep working.
+    pub fn expire_access_tokens(&self) {
+        let now = self.world.now();
+        for token in self.lock().access.values_mut() {
+            token.expires_at = token.expires_at.min(now);
         }
-        let n = state.next_vehicle;
-        state.next_vehicle += 1;
-        let mut rng = StdRng::seed_from_u64(state.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let drives = spec.drives.unwrap_or_else(|| rng.random::<f64>() < DRIVING_SHARE);
-        let vin = match &spec.vin {
-            Some(vin) if !state.vehicles.contains_key(vin) => vin.clone(),
-            _ => generate_vin(&spec.car_type, spec.model_year, n),
+    }
+
+    /// Invalidates every code and token issued so far (as a due `RevokeTokens` fault does).
+    pub fn revoke_all_tokens(&self) {
+        self.lock().revoke_all();
+    }
+
+    /// The VIN Tesla shows for a linked world vehicle.
+    pub fn vin(&self, vehicle: &DeviceId) -> Option<String> {
+        self.lock().vin_of.get(vehicle).cloned()
+    }
+
+    /// The world vehicle behind a VIN.
+    pub fn vehicle_of_vin(&self, vin: &str) -> Option<DeviceId> {
+        self.lock().vehicles.get(vin).map(|v| v.device.clone())
+    }
+
+    /// The `energy_site_id` Tesla shows for a linked world site (or a battery of it).
+    pub fn energy_site_id(&self, site_or_battery: &str) -> Option<String> {
+        let site = match self.world.device_info(&DeviceId::new(site_or_battery)) {
+            Some(info) => info.site,
+            None => SiteId::new(site_or_battery),
         };
-        let vehicle = SimVehicle {
-            account: account.to_owned(),
-            vin: vin.clone(),
-            id: n,
-            vehicle_id: n + 900_000,
-            display_name: spec.display_name.clone(),
-            car_type: spec.car_type.clone(),
-            model: VehicleModel::from_spec(&spec, drives),
-            rng,
-        };
-        state.vehicles.insert(vin.clone(), vehicle);
-        vin
-    }
-
-    /// The vehicle's physics as of the clock's now.
-    pub fn vehicle(&self, vin: &str) -> Option<VehicleModel> {
-        let now = self.clock.now();
-        let mut state = self.lock();
-        state.advance(now);
-        state.vehicles.get(vin).map(|v| v.model.clone())
-    }
-
-    /// Changes a vehicle's physics (after advancing it to now); returns whether it exists.
-    pub fn update_vehicle(&self, vin: &str, f: impl FnOnce(&mut VehicleModel)) -> bool {
-        let now = self.clock.now();
-        let mut state = self.lock();
-        state.advance(now);
-        match state.vehicles.get_mut(vin) {
-            Some(v) => {
-                f(&mut v.model);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Sets a vehicle's connectivity (e.g. put it to sleep or offline at once).
-    pub fn set_power_state(&self, vin: &str, power_state: PowerState) -> bool {
-        self.update_vehicle(vin, |m| {
-            m.power_state = power_state;
-            m.waking_in = None;
-            m.idle_secs = 0.0;
-        })
-    }
-
-    /// Plugs the cable in; the car starts charging (as Teslas do) unless at its limit.
-    pub fn plug_in(&self, vin: &str) -> bool {
-        self.update_vehicle(vin, |m| {
-            if m.trip.is_none() && !m.charging.is_plugged_in() {
-                m.charging = if m.battery_level < m.charge_limit {
-                    ChargingStatus::Charging
-                } else {
-                    ChargingStatus::Complete
-                };
-                m.power_state = PowerState::Online;
-                m.idle_secs = 0.0;
-            }
-        })
-    }
-
-    /// Unplugs the cable.
-    pub fn unplug(&self, vin: &str) -> bool {
-        self.update_vehicle(vin, |m| {
-            m.charging = ChargingStatus::Disconnected;
-            m.idle_secs = 0.0;
-        })
-    }
-
-    /// Advances every vehicle's physics to `now` (no-op if `now` is not later).
-    pub fn advance_to(&self, now: DateTime<Utc>) {
-        self.lock().advance(now);
-    }
-
-    /// Injects a fault into subsequent `/api/1` requests (see [`Fault`]).
-    pub fn set_fault(&self, fault: Fault) {
-        let mut state = self.lock();
-        if fault == Fault::RevokeTokens {
-            state.access.clear();
-            state.refresh.clear();
-        } else {
-            state.fault = Some(fault);
-        }
-    }
-
-    /// Removes the standing fault.
-    pub fn clear_fault(&self) {
-        self.lock().fault = None;
+        self.lock().site_of.get(&site).map(u64::to_string)
     }
 
     /// Every request answered so far, per endpoint class.
@@ -916,6 +703,11 @@ impl TeslaSim {
         self.lock().billed
     }
 
+    /// What the billed requests so far cost, USD.
+    pub fn cost_usd(&self) -> f64 {
+        self.billed_counts().cost_usd()
+    }
+
     /// Sets both counters to zero.
     pub fn reset_counts(&self) {
         let mut state = self.lock();
@@ -923,16 +715,10 @@ impl TeslaSim {
         state.billed = RequestCounts::default();
     }
 
-    /// The simulator's routes (serve both the API and the auth base URL from it).
+    /// The simulator's routes; serve both the API and the auth base URL from it (alone or
+    /// under a [`oemgate_sim::SimHost`] prefix).
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/oauth2/v3/token", post(token_route))
-            .route("/api/1/vehicles", get(vehicles_route))
-            .route("/api/1/vehicles/{vin}/vehicle_data", get(vehicle_data_route))
-            .route("/api/1/vehicles/{vin}/wake_up", post(wake_up_route))
-            .route("/api/1/vehicles/{vin}/command/{command}", post(command_route))
-            .fallback(fallback_route)
-            .with_state(self.clone())
+        Router::new().fallback(handle).with_state(self.clone())
     }
 
     /// Serves [`TeslaSim::router`] on `listener` until the task is dropped.
@@ -940,43 +726,474 @@ impl TeslaSim {
         axum::serve(listener, self.router()).await
     }
 
-    fn token(&self, form: Result<BTreeMap<String, String>, String>) -> SimResponse {
-        let now = self.clock.now();
-        let mut state = self.lock();
-        state.advance(now);
-        let response = match form {
-            Ok(form) => state.token_grant(&form, now),
-            Err(e) => SimResponse::oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
-        };
-        state.record(Class::Token, response.status);
+    /// The common path of every route: revocation, fault, then the route.
+    async fn answer(&self, call: Call) -> SimResponse {
+        let class = call.route.class();
+        let faults = self.world.faults();
+        if faults.take_revocation(WORLD_VENDOR) {
+            self.lock().revoke_all();
+        }
+        let mut truncate = false;
+        match faults.active(WORLD_VENDOR) {
+            Some(Fault::RateLimit { retry_after }) => {
+                let secs = retry_after.as_secs_f64().ceil().to_string();
+                let mut r = SimResponse::error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+                r.headers = vec![
+                    ("retry-after", secs.clone()),
+                    ("ratelimit-limit", RATE_LIMIT_LIMIT.to_string()),
+                    ("ratelimit-remaining", "0".to_owned()),
+                    ("ratelimit-reset", secs),
+                ];
+                return self.finish(class, r);
+            }
+            Some(Fault::ServerError { status }) => {
+                let status = SimResponse::status(status);
+                return self.finish(class, SimResponse::error(status, "internal server error"));
+            }
+            Some(Fault::Outage) => {
+                let r = SimResponse::error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+                return self.finish(class, r);
+            }
+            Some(Fault::Malformed) => {
+                let r = SimResponse {
+                    status: StatusCode::OK,
+                    headers: Vec::new(),
+                    body: "{\"response\":<html>upstream says hello</html>".to_owned(),
+                };
+                return self.finish(class, r);
+            }
+            Some(Fault::Timeout) => {
+                tokio::time::sleep(TIMEOUT_HANG).await;
+                let r = SimResponse::error(StatusCode::GATEWAY_TIMEOUT, "gateway timeout");
+                return self.finish(class, r);
+            }
+            Some(fault @ Fault::Hang { .. }) => {
+                if let Some(real) = fault.hang_real(self.world.clock().as_ref()) {
+                    tokio::time::sleep(real).await;
+                }
+            }
+            Some(Fault::Truncated) => truncate = true,
+            Some(Fault::RevokeTokens) | None => {}
+        }
+        let mut response = self.route(&call);
+        if truncate && response.status.is_success() {
+            let mut cut = response.body.len() / 2;
+            while !response.body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            response.body.truncate(cut);
+        }
+        self.finish(class, response)
+    }
+
+    fn finish(&self, class: Class, response: SimResponse) -> SimResponse {
+        self.lock().record(class, response.status);
         response
     }
 
-    /// The common path of `/api/1` routes: advance, fault, auth, then `inner`.
-    fn api(
-        &self,
-        class: Class,
-        headers: &HeaderMap,
-        inner: impl FnOnce(&mut SimState, &str, DateTime<Utc>) -> SimResponse,
-    ) -> SimResponse {
-        let now = self.clock.now();
-        let mut state = self.lock();
-        state.advance(now);
-        let response = match state.fault_response() {
-            Some(r) => r,
-            None => match state.authenticate(headers, now) {
-                Ok(account) => inner(&mut state, &account, now),
-                Err(r) => r,
-            },
+    fn route(&self, call: &Call) -> SimResponse {
+        let now = self.world.now();
+        if call.route == Route::Token {
+            let form = parse_form(&call.body);
+            return self.lock().token_grant(&form, now);
+        }
+        let account = match self.authorize(call, now) {
+            Ok(account) => account,
+            Err(r) => return r,
         };
-        state.record(class, response.status);
-        response
+        match &call.route {
+            Route::Token => SimResponse::not_found(),
+            Route::Vehicles => self.vehicles(&account),
+            Route::Products => self.products(&account),
+            Route::VehicleData(vin) => self.vehicle_data(&account, vin, call.query.as_deref()),
+            Route::WakeUp(vin) => self.wake_up(&account, vin),
+            Route::Command(vin, command) => self.command(&account, vin, command, &call.body),
+            Route::LiveStatus(id) => self.live_status(&account, id),
+            Route::SiteInfo(id) => self.site_info(&account, id),
+            Route::Operation(id) => self.operation(&account, id, &call.body),
+            Route::Backup(id) => self.backup(&account, id, &call.body),
+        }
+    }
+
+    /// Bearer token, then region.
+    fn authorize(&self, call: &Call, now: DateTime<Utc>) -> Result<String, SimResponse> {
+        let state = self.lock();
+        let account = state.authenticate(&call.headers, now)?;
+        let bound = state.accounts.get(&account).and_then(|a| a.region);
+        let requested = match call.region.as_deref() {
+            None => None,
+            Some(r) => Some(Region::parse(r).ok_or_else(SimResponse::not_found)?),
+        };
+        if let Some(home) = bound
+            && requested != Some(home)
+        {
+            let base = match &call.region {
+                Some(r) => call.base_path.strip_suffix(&format!("/{r}")).unwrap_or(&call.base_path),
+                None => call.base_path.as_str(),
+            };
+            let host = call.host.as_deref().unwrap_or("localhost");
+            let url = format!("http://{host}{base}/{}", home.as_str());
+            return Err(SimResponse::error(
+                StatusCode::MISDIRECTED_REQUEST,
+                &format!("user out of region, use base URL: {url}"),
+            ));
+        }
+        Ok(account)
+    }
+
+    fn vehicles_of(&self, account: &str) -> Vec<SimVehicle> {
+        self.lock().vehicles.values().filter(|v| v.accounts.contains(account)).cloned().collect()
+    }
+
+    fn vehicle_for(&self, account: &str, vin: &str) -> Option<SimVehicle> {
+        self.lock().vehicles.get(vin).filter(|v| v.accounts.contains(account)).cloned()
+    }
+
+    fn site_for(&self, account: &str, id: &str) -> Option<SimSite> {
+        let id: u64 = id.parse().ok()?;
+        self.lock().sites.get(&id).filter(|s| s.accounts.contains(account)).cloned()
+    }
+
+    fn account_number(&self, account: &str) -> u64 {
+        self.lock().accounts.get(account).map_or(0, |a| a.number)
+    }
+
+    fn vehicles(&self, account: &str) -> SimResponse {
+        let number = self.account_number(account);
+        let entries: Vec<Value> = self
+            .vehicles_of(account)
+            .iter()
+            .filter_map(|v| Some(list_entry(v, &self.world.vehicle(&v.device)?, number)))
+            .collect();
+        let count = entries.len();
+        SimResponse::ok(&json!({ "response": entries, "count": count }))
+    }
+
+    fn products(&self, account: &str) -> SimResponse {
+        let number = self.account_number(account);
+        let mut entries: Vec<Value> = self
+            .vehicles_of(account)
+            .iter()
+            .filter_map(|v| {
+                let mut entry = list_entry(v, &self.world.vehicle(&v.device)?, number);
+                if let Some(obj) = entry.as_object_mut() {
+                    obj.insert("command_signing".into(), json!("allowed"));
+                }
+                Some(entry)
+            })
+            .collect();
+        let sites: Vec<SimSite> =
+            self.lock().sites.values().filter(|s| s.accounts.contains(account)).cloned().collect();
+        for site in &sites {
+            let Some(agg) = self.aggregate(site) else { continue };
+            let solar = self.has_solar(&site.site);
+            entries.push(json!({
+                "energy_site_id": site.energy_site_id,
+                "resource_type": "battery",
+                "site_name": agg.site_name,
+                "id": site.tesla_id,
+                "gateway_id": site.gateway_id,
+                "asset_site_id": format!("{:032x}", u128::from(site.energy_site_id)),
+                "warp_site_number": format!("GA{}", site.energy_site_id % 1_000_000),
+                "energy_left": round_to(agg.energy_left_wh, 1),
+                "total_pack_energy": round_to(agg.capacity_wh, 0),
+                "percentage_charged": round_to(agg.percent, 2),
+                "battery_type": "ac_powerwall",
+                "backup_capable": true,
+                "battery_power": round_to(agg.battery_power_w, 0),
+                "go_off_grid_test_banner_enabled": null,
+                "storm_mode_enabled": false,
+                "powerwall_onboarding_settings_set": true,
+                "powerwall_tesla_electric_interested_in": null,
+                "vpp_tour_enabled": null,
+                "sync_grid_alert_enabled": true,
+                "breaker_alert_enabled": false,
+                "components": {
+                    "battery": true,
+                    "battery_type": "ac_powerwall",
+                    "solar": solar,
+                    "solar_type": if solar { Some("pv_panel") } else { None },
+                    "grid": true,
+                    "load_meter": true,
+                    "market_type": "residential",
+                    "wall_connectors": [],
+                },
+                "features": {"rate_plan_manager_no_pricing_constraint": true},
+            }));
+        }
+        let count = entries.len();
+        SimResponse::ok(&json!({ "response": entries, "count": count }))
+    }
+
+    fn vehicle_data(&self, account: &str, vin: &str, query: Option<&str>) -> SimResponse {
+        let Some(v) = self.vehicle_for(account, vin) else { return SimResponse::not_found() };
+        match self.world.touch_vehicle(&v.device) {
+            Ok(PowerState::Online) => {}
+            Ok(_) => return SimResponse::asleep(),
+            Err(_) => return SimResponse::not_found(),
+        }
+        let Some(state) = self.world.vehicle(&v.device) else { return SimResponse::not_found() };
+        let number = self.account_number(account);
+        SimResponse::response(vehicle_data_json(&v, &state, number, &endpoints(query)))
+    }
+
+    fn wake_up(&self, account: &str, vin: &str) -> SimResponse {
+        let Some(v) = self.vehicle_for(account, vin) else { return SimResponse::not_found() };
+        if self.world.wake_vehicle(&v.device).is_err() {
+            return SimResponse::not_found();
+        }
+        let Some(state) = self.world.vehicle(&v.device) else { return SimResponse::not_found() };
+        SimResponse::response(list_entry(&v, &state, self.account_number(account)))
+    }
+
+    fn command(&self, account: &str, vin: &str, command: &str, body: &[u8]) -> SimResponse {
+        let Some(v) = self.vehicle_for(account, vin) else { return SimResponse::not_found() };
+        let Ok(body) = json_body(body) else {
+            return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field");
+        };
+        let cmd = match command {
+            "charge_start" => WorldCommand::StartCharging,
+            "charge_stop" => WorldCommand::StopCharging,
+            "set_charging_amps" => match body.get("charging_amps").and_then(json_u32) {
+                Some(amps) => WorldCommand::SetChargeAmps(amps),
+                None => return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field"),
+            },
+            "set_charge_limit" => match body.get("percent").and_then(json_u32) {
+                Some(percent) => WorldCommand::SetChargeLimit(f64::from(percent)),
+                None => return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field"),
+            },
+            _ => return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_command"),
+        };
+        match self.world.command(WORLD_VENDOR, &v.device, cmd) {
+            Ok(_) => SimResponse::response(json!({ "result": true, "reason": "" })),
+            Err(rejected) => match rejected {
+                CommandRejected::Asleep | CommandRejected::Offline => SimResponse::asleep(),
+                CommandRejected::UnknownDevice { .. } => SimResponse::not_found(),
+                CommandRejected::Unsupported { .. } => {
+                    SimResponse::error(StatusCode::BAD_REQUEST, "invalid_command")
+                }
+                CommandRejected::AlreadySet => SimResponse::refused(match command {
+                    "charge_start" => "is_charging",
+                    "charge_stop" => "not_charging",
+                    _ => "already_set",
+                }),
+                CommandRejected::NotPluggedIn => SimResponse::refused("disconnected"),
+                CommandRejected::NoPower => SimResponse::refused("no_power"),
+                CommandRejected::AtLimit => SimResponse::refused("complete"),
+                CommandRejected::Driving => SimResponse::refused("driving"),
+                CommandRejected::InvalidValue(_) => SimResponse::refused("invalid_value"),
+            },
+        }
+    }
+
+    fn has_solar(&self, site: &SiteId) -> bool {
+        self.world.devices_of_site(site).iter().any(|d| d.kind == DeviceKind::Inverter)
+    }
+
+    fn aggregate(&self, site: &SimSite) -> Option<Aggregate> {
+        let states: Vec<_> = site.batteries.iter().filter_map(|b| self.world.battery(b)).collect();
+        let first = states.first()?;
+        let capacity_wh: f64 = states.iter().map(|b| b.capacity_kwh * 1000.0).sum();
+        let energy_left_wh: f64 = states.iter().map(|b| b.capacity_kwh * 10.0 * b.soc_pct).sum();
+        let site_state = self.world.site(&site.site)?;
+        Some(Aggregate {
+            site_name: site_state.name.clone(),
+            online: states.iter().any(|b| b.online),
+            capacity_wh,
+            energy_left_wh,
+            percent: if capacity_wh > 0.0 { energy_left_wh / capacity_wh * 100.0 } else { 0.0 },
+            // World: positive while charging. Tesla: positive while discharging.
+            battery_power_w: -states.iter().map(|b| b.power_w).sum::<f64>() + 0.0,
+            max_power_w: states.iter().map(|b| b.max_discharge_w).sum(),
+            mode: first.mode,
+            reserve_pct: first.reserve_pct,
+            count: states.len(),
+            names: states.iter().map(|b| b.name.clone()).collect(),
+            site: site_state,
+        })
+    }
+
+    fn live_status(&self, account: &str, id: &str) -> SimResponse {
+        let Some(site) = self.site_for(account, id) else { return SimResponse::not_found() };
+        let Some(agg) = self.aggregate(&site) else { return SimResponse::not_found() };
+        if !agg.online
+            && let Some(last) = site.last_live
+        {
+            return SimResponse::response(last);
+        }
+        let s = &agg.site;
+        let solar = s.pv_w.max(0.0).round();
+        let battery = agg.battery_power_w.round() + 0.0;
+        let grid = s.grid_w.round() + 0.0;
+        let offset = FixedOffset::east_opt(s.utc_offset_minutes * 60).unwrap_or(Utc.fix());
+        let live = json!({
+            "solar_power": solar,
+            "energy_left": round_to(agg.energy_left_wh, 1),
+            "total_pack_energy": round_to(agg.capacity_wh, 0),
+            "percentage_charged": round_to(agg.percent, 2),
+            "backup_capable": true,
+            "battery_power": battery,
+            "load_power": (solar + battery + grid).max(0.0),
+            "grid_status": "Active",
+            "grid_services_active": false,
+            "grid_power": grid,
+            "grid_services_power": 0,
+            "generator_power": 0,
+            "island_status": "on_grid",
+            "storm_mode_active": false,
+            "timestamp": s.at.with_timezone(&offset).to_rfc3339(),
+            "wall_connectors": [],
+        });
+        if let Ok(n) = id.parse::<u64>()
+            && let Some(stored) = self.lock().sites.get_mut(&n)
+        {
+            stored.last_live = Some(live.clone());
+        }
+        SimResponse::response(live)
+    }
+
+    fn site_info(&self, account: &str, id: &str) -> SimResponse {
+        let Some(site) = self.site_for(account, id) else { return SimResponse::not_found() };
+        let Some(agg) = self.aggregate(&site) else { return SimResponse::not_found() };
+        let solar = self.has_solar(&site.site);
+        let batteries: Vec<Value> = agg
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                json!({
+                    "device_id": format!("{:x}-{i}", site.energy_site_id),
+                    "din": format!("1092170-03-E--TG12{:08}", (site.energy_site_id + i as u64) % 100_000_000),
+                    "serial_number": format!("TG12{:08}", (site.energy_site_id + i as u64) % 100_000_000),
+                    "part_number": "1092170-03-E",
+                    "part_type": 2,
+                    "part_name": name,
+                    "nameplate_max_charge_power": round_to(agg.max_power_w / agg.count.max(1) as f64, 0),
+                    "nameplate_max_discharge_power": round_to(agg.max_power_w / agg.count.max(1) as f64, 0),
+                    "nameplate_energy": round_to(agg.capacity_wh / agg.count.max(1) as f64, 0),
+                })
+            })
+            .collect();
+        SimResponse::response(json!({
+            "id": site.tesla_id,
+            "site_name": agg.site_name,
+            "backup_reserve_percent": round_to(agg.reserve_pct, 0),
+            "default_real_mode": tesla_mode_of(agg.mode),
+            "installation_date": site.installation_date.to_rfc3339(),
+            "user_settings": {
+                "go_off_grid_test_banner_enabled": false,
+                "storm_mode_enabled": false,
+                "powerwall_onboarding_settings_set": true,
+                "sync_grid_alert_enabled": true,
+                "breaker_alert_enabled": false,
+            },
+            "components": {
+                "solar": solar,
+                "solar_type": if solar { Some("pv_panel") } else { None },
+                "battery": true,
+                "grid": true,
+                "backup": true,
+                "gateway": "teg",
+                "load_meter": true,
+                "tou_capable": true,
+                "storm_mode_capable": true,
+                "battery_type": "ac_powerwall",
+                "configurable": true,
+                "grid_services_enabled": false,
+                "batteries": batteries,
+                "disallow_charge_from_grid_with_solar_installed": true,
+                "customer_preferred_export_rule": "pv_only",
+                "net_meter_mode": "battery_ok",
+            },
+            "version": "24.4.0 sim",
+            "battery_count": agg.count,
+            "tou_settings": {"optimization_strategy": "economics", "schedule": []},
+            "nameplate_power": round_to(agg.max_power_w, 0),
+            "nameplate_energy": round_to(agg.capacity_wh, 0),
+            "installation_time_zone": agg.site.timezone,
+            "max_site_meter_power_ac": 1_000_000_000,
+            "min_site_meter_power_ac": -1_000_000_000,
+            "vpp_backup_reserve_percent": 0,
+        }))
+    }
+
+    fn operation(&self, account: &str, id: &str, body: &[u8]) -> SimResponse {
+        let Some(site) = self.site_for(account, id) else { return SimResponse::not_found() };
+        let mode = json_body(body).ok().and_then(|b| {
+            b.get("default_real_mode").and_then(Value::as_str).and_then(world_mode_of)
+        });
+        let Some(mode) = mode else {
+            return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field");
+        };
+        self.energy_command(&site, WorldCommand::SetBatteryMode(mode))
+    }
+
+    fn backup(&self, account: &str, id: &str, body: &[u8]) -> SimResponse {
+        let Some(site) = self.site_for(account, id) else { return SimResponse::not_found() };
+        let percent = json_body(body).ok().and_then(|b| {
+            b.get("backup_reserve_percent")
+                .and_then(Value::as_f64)
+                .filter(|p| (0.0..=100.0).contains(p))
+        });
+        let Some(percent) = percent else {
+            return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field");
+        };
+        self.energy_command(&site, WorldCommand::SetBatteryReserve(percent))
+    }
+
+    fn energy_command(&self, site: &SimSite, cmd: WorldCommand) -> SimResponse {
+        for battery in &site.batteries {
+            match self.world.command(WORLD_VENDOR, battery, cmd.clone()) {
+                Ok(_) | Err(CommandRejected::AlreadySet) => {}
+                Err(CommandRejected::Offline | CommandRejected::Asleep) => {
+                    return SimResponse::error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "device unavailable: energy site is offline",
+                    );
+                }
+                Err(CommandRejected::UnknownDevice { .. }) => return SimResponse::not_found(),
+                Err(_) => return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field"),
+            }
+        }
+        SimResponse::response(json!({ "code": 201, "message": "Updated" }))
     }
 }
 
+/// What an energy site looks like right now, over its Powerwalls.
+#[derive(Debug)]
+struct Aggregate {
+    site_name: String,
+    online: bool,
+    capacity_wh: f64,
+    energy_left_wh: f64,
+    percent: f64,
+    battery_power_w: f64,
+    max_power_w: f64,
+    mode: BatteryMode,
+    reserve_pct: f64,
+    count: usize,
+    names: Vec<String>,
+    site: oemgate_sim::SiteState,
+}
+
+/// A device to attach to an account, checked against the world.
+#[derive(Debug)]
+enum Planned {
+    Vehicle { device: DeviceId, car_type: String, year: u16 },
+    Site { site: SiteId, batteries: Vec<DeviceId> },
+}
+
 impl SimState {
+    fn next_serial(&mut self) -> u64 {
+        self.serial += 1;
+        self.serial
+    }
+
     fn token_string(&mut self, prefix: &str) -> String {
-        format!("{prefix}{:032x}", self.rng.random::<u128>())
+        let n = self.next_serial();
+        let a = hash(&[self.seed, n, 0x7E51A]);
+        let b = hash(&[self.seed, n, 0x70CE4]);
+        format!("{prefix}{a:016x}{b:016x}")
     }
 
     fn new_code(&mut self, account: &str) -> String {
@@ -991,7 +1208,10 @@ impl SimState {
         let expires_at = now + chrono::Duration::from_std(self.access_lifetime).unwrap_or_default();
         let refresh_expires =
             now + chrono::Duration::from_std(REFRESH_TOKEN_LIFETIME).unwrap_or_default();
-        self.access.insert(access.clone(), AccessToken { account: account.to_owned(), expires_at });
+        self.access.insert(
+            access.clone(),
+            AccessToken { account: account.to_owned(), expires_at, revoked: false },
+        );
         self.refresh.insert(
             refresh.clone(),
             RefreshToken { account: account.to_owned(), expires_at: refresh_expires, used: false },
@@ -999,51 +1219,103 @@ impl SimState {
         SimTokens { access_token: access, refresh_token: refresh, expires_at }
     }
 
-    fn advance(&mut self, now: DateTime<Utc>) {
-        if now <= self.last_advanced {
-            return;
+    fn revoke_all(&mut self) {
+        for token in self.access.values_mut() {
+            token.revoked = true;
         }
-        let dt = (now - self.last_advanced).to_std().unwrap_or_default();
-        for v in self.vehicles.values_mut() {
-            v.model.step(dt, &mut v.rng);
+        for token in self.refresh.values_mut() {
+            token.used = true;
         }
-        self.last_advanced = now;
+        for grant in self.codes.values_mut() {
+            grant.used = true;
+        }
+        tracing::debug!(target: "oemgate_tesla::sim", "all tokens revoked");
+    }
+
+    fn attach(&mut self, account: &str, plan: Vec<Planned>) {
+        for item in plan {
+            match item {
+                Planned::Vehicle { device, car_type, year } => {
+                    if let Some(vin) = self.vin_of.get(&device).cloned() {
+                        if let Some(v) = self.vehicles.get_mut(&vin) {
+                            v.accounts.insert(account.to_owned());
+                        }
+                        continue;
+                    }
+                    let mut serial = hash(&[self.seed, hash_str(device.as_str())]) % 1_000_000;
+                    let mut vin = generate_vin(&car_type, year, serial);
+                    while self.vehicles.contains_key(&vin) {
+                        serial = (serial + 1) % 1_000_000;
+                        vin = generate_vin(&car_type, year, serial);
+                    }
+                    let id = self.next_vehicle;
+                    self.next_vehicle += 1;
+                    self.vin_of.insert(device.clone(), vin.clone());
+                    self.vehicles.insert(
+                        vin.clone(),
+                        SimVehicle {
+                            device,
+                            vin,
+                            id,
+                            vehicle_id: id + 900_000,
+                            car_type,
+                            accounts: BTreeSet::from([account.to_owned()]),
+                        },
+                    );
+                }
+                Planned::Site { site, batteries } => {
+                    if let Some(id) = self.site_of.get(&site).copied() {
+                        if let Some(s) = self.sites.get_mut(&id) {
+                            s.accounts.insert(account.to_owned());
+                            s.batteries = batteries;
+                        }
+                        continue;
+                    }
+                    let h = hash(&[self.seed, hash_str(site.as_str()), 0x5173]);
+                    let mut id = 2_252_000_000_000_000 + h % 1_000_000_000_000;
+                    while self.sites.contains_key(&id) {
+                        id += 1;
+                    }
+                    let days = i64::try_from(h % 1500).unwrap_or(0);
+                    let installed =
+                        Utc.with_ymd_and_hms(2020, 1, 1, 10, 0, 0).single().unwrap_or_default()
+                            + chrono::Duration::days(days);
+                    self.site_of.insert(site.clone(), id);
+                    self.sites.insert(
+                        id,
+                        SimSite {
+                            site,
+                            energy_site_id: id,
+                            tesla_id: format!(
+                                "STE{}-{:05}",
+                                installed.format("%Y%m%d"),
+                                id % 100_000
+                            ),
+                            gateway_id: format!("1152100-14-J--CN32{:08}", h % 100_000_000),
+                            installation_date: installed,
+                            batteries,
+                            accounts: BTreeSet::from([account.to_owned()]),
+                            last_live: None,
+                        },
+                    );
+                }
+            }
+        }
     }
 
     fn record(&mut self, class: Class, status: StatusCode) {
         let bump = |c: &mut RequestCounts| match class {
             Class::Token => c.token += 1,
             Class::VehicleList => c.vehicle_list += 1,
+            Class::Products => c.products += 1,
             Class::VehicleData => c.vehicle_data += 1,
+            Class::EnergyData => c.energy_data += 1,
             Class::Command => c.commands += 1,
             Class::Wake => c.wakes += 1,
         };
         bump(&mut self.counts);
         if status.as_u16() < 500 {
             bump(&mut self.billed);
-        }
-    }
-
-    fn fault_response(&self) -> Option<SimResponse> {
-        match self.fault.as_ref()? {
-            Fault::RateLimit { retry_after } => {
-                let mut r = SimResponse::error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
-                r.retry_after = Some(retry_after.as_secs());
-                Some(r)
-            }
-            Fault::ServerError => {
-                Some(SimResponse::error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))
-            }
-            Fault::Malformed => Some(SimResponse {
-                status: StatusCode::OK,
-                retry_after: None,
-                body: r#"{"response":{"id":100001,"vin":"5YJ3E1EA"#.to_owned(),
-            }),
-            Fault::WrongRegion { base_url } => Some(SimResponse::error(
-                StatusCode::MISDIRECTED_REQUEST,
-                &format!("user out of region, use base URL: {base_url}"),
-            )),
-            Fault::RevokeTokens => None,
         }
     }
 
@@ -1057,6 +1329,9 @@ impl SimState {
             .map(str::trim)
             .ok_or_else(invalid)?;
         let access = self.access.get(token).ok_or_else(invalid)?;
+        if access.revoked {
+            return Err(SimResponse::error(StatusCode::UNAUTHORIZED, "login_required"));
+        }
         if access.expires_at <= now {
             return Err(SimResponse::error(StatusCode::UNAUTHORIZED, "token expired (401)"));
         }
@@ -1126,134 +1401,82 @@ impl SimState {
             "token_type": "Bearer",
         }))
     }
+}
 
-    fn owned_vehicle(&mut self, account: &str, vin: &str) -> Result<&mut SimVehicle, SimResponse> {
-        match self.vehicles.get_mut(vin) {
-            Some(v) if v.account == account => Ok(v),
-            _ => Err(SimResponse::error(StatusCode::NOT_FOUND, "not_found")),
+/// The one handler: parses the request, then [`TeslaSim::answer`].
+async fn handle(State(sim): State<TeslaSim>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (route, region) = match Route::parse(&parts.method, parts.uri.path()) {
+        Ok(found) => found,
+        Err(status) => {
+            let error =
+                if status == StatusCode::NOT_FOUND { "not_found" } else { "method not allowed" };
+            return SimResponse::error(status, error).into_response();
         }
-    }
+    };
+    let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return SimResponse::error(StatusCode::PAYLOAD_TOO_LARGE, "request too large")
+            .into_response();
+    };
+    let full_path = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or_else(|| parts.uri.path().to_owned(), |o| o.0.path().to_owned());
+    let base_path = full_path.find("/api/1/").map_or(String::new(), |i| full_path[..i].to_owned());
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
+    let call = Call {
+        route,
+        region,
+        base_path,
+        host,
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body: body.to_vec(),
+    };
+    sim.answer(call).await.into_response()
+}
 
-    fn list(&self, account: &str) -> SimResponse {
-        let number = self.accounts.get(account).map_or(0, |a| a.number);
-        let entries: Vec<Value> = self
-            .vehicles
-            .values()
-            .filter(|v| v.account == account)
-            .map(|v| list_entry(v, number))
-            .collect();
-        let count = entries.len();
-        SimResponse::ok(&json!({ "response": entries, "count": count }))
-    }
+/// `application/x-www-form-urlencoded` into a map (last value wins).
+fn parse_form(body: &[u8]) -> BTreeMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
 
-    fn vehicle_data(
-        &mut self,
-        account: &str,
-        vin: &str,
-        query: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> SimResponse {
-        let number = self.accounts.get(account).map_or(0, |a| a.number);
-        let vehicle = match self.owned_vehicle(account, vin) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        if vehicle.model.power_state != PowerState::Online {
-            return SimResponse::asleep();
-        }
-        vehicle.model.touch();
-        SimResponse::response(vehicle_data_json(vehicle, number, &endpoints(query), now))
-    }
-
-    fn wake_up(&mut self, account: &str, vin: &str) -> SimResponse {
-        let number = self.accounts.get(account).map_or(0, |a| a.number);
-        let vehicle = match self.owned_vehicle(account, vin) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        if vehicle.model.power_state == PowerState::Online {
-            vehicle.model.touch();
-        } else {
-            vehicle.model.wake(&mut vehicle.rng);
-        }
-        SimResponse::response(list_entry(vehicle, number))
-    }
-
-    fn command(&mut self, account: &str, vin: &str, command: &str, body: &[u8]) -> SimResponse {
-        let vehicle = match self.owned_vehicle(account, vin) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            match serde_json::from_slice(body) {
-                Ok(v) => v,
-                Err(_) => return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field"),
-            }
-        };
-        let known = ["charge_start", "charge_stop", "set_charging_amps", "set_charge_limit"];
-        if !known.contains(&command) {
-            return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_command");
-        }
-        if vehicle.model.power_state != PowerState::Online {
-            return SimResponse::asleep();
-        }
-        vehicle.model.touch();
-        let model = &mut vehicle.model;
-        let refused =
-            |reason: &str| SimResponse::response(json!({"result": false, "reason": reason}));
-        let effect = match command {
-            "charge_start" => {
-                let pending_start = model.has_pending(|e| *e == Effect::StartCharging);
-                match model.charging {
-                    ChargingStatus::Disconnected => return refused("disconnected"),
-                    ChargingStatus::NoPower => return refused("no_power"),
-                    ChargingStatus::Charging => return refused("is_charging"),
-                    ChargingStatus::Complete => return refused("complete"),
-                    ChargingStatus::Stopped if pending_start => return refused("is_charging"),
-                    ChargingStatus::Stopped if model.battery_level >= model.charge_limit => {
-                        return refused("complete");
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..=i + 2]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
                     }
-                    ChargingStatus::Stopped => Effect::StartCharging,
+                    None => out.push(b'%'),
                 }
             }
-            "charge_stop" => {
-                let pending_start = model.has_pending(|e| *e == Effect::StartCharging);
-                if model.charging == ChargingStatus::Charging || pending_start {
-                    Effect::StopCharging
-                } else {
-                    return refused("not_charging");
-                }
-            }
-            "set_charging_amps" => {
-                let Some(amps) = body.get("charging_amps").and_then(json_u32) else {
-                    return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field");
-                };
-                let amps = amps.min(model.max_amps);
-                let pending = model.has_pending(|e| matches!(e, Effect::SetAmps(_)));
-                if amps == model.amps && !pending {
-                    return refused("already_set");
-                }
-                Effect::SetAmps(amps)
-            }
-            _ => {
-                let Some(percent) = body.get("percent").and_then(json_u32) else {
-                    return SimResponse::error(StatusCode::BAD_REQUEST, "invalid_field");
-                };
-                if !(50..=100).contains(&percent) {
-                    return refused("invalid_charge_limit");
-                }
-                let pending = model.has_pending(|e| matches!(e, Effect::SetChargeLimit(_)));
-                if (f64::from(percent) - model.charge_limit).abs() < 0.5 && !pending {
-                    return refused("already_set");
-                }
-                Effect::SetChargeLimit(f64::from(percent))
-            }
-        };
-        let latency = command_latency_secs(&mut vehicle.rng);
-        vehicle.model.schedule(effect, latency);
-        SimResponse::response(json!({"result": true, "reason": ""}))
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json_body(body: &[u8]) -> Result<Value, serde_json::Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Value::Null)
+    } else {
+        serde_json::from_slice(body)
     }
 }
 
@@ -1270,7 +1493,7 @@ fn endpoints(query: Option<&str>) -> Vec<String> {
     let requested = query.and_then(|q| {
         q.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=')?;
-            (k == "endpoints").then(|| v.replace("%3B", ";").replace("%3b", ";"))
+            (k == "endpoints").then(|| percent_decode(v))
         })
     });
     match requested {
@@ -1284,7 +1507,29 @@ fn endpoints(query: Option<&str>) -> Vec<String> {
     }
 }
 
-fn list_entry(v: &SimVehicle, account_number: u64) -> Value {
+/// Tesla's `car_type` for a world model name (`Model Y` → `modely`).
+fn car_type(model: &str) -> String {
+    let squashed: String =
+        model.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    if squashed.is_empty() { "modely".to_owned() } else { squashed }
+}
+
+fn charging_state(state: ChargeState) -> &'static str {
+    match state {
+        ChargeState::Disconnected => "Disconnected",
+        ChargeState::Stopped => "Stopped",
+        ChargeState::Charging => "Charging",
+        ChargeState::Complete => "Complete",
+        ChargeState::NoPower => "NoPower",
+    }
+}
+
+fn round_to(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f + 0.0
+}
+
+fn list_entry(v: &SimVehicle, state: &VehicleState, account_number: u64) -> Value {
     json!({
         "id": v.id,
         "user_id": account_number,
@@ -1292,11 +1537,11 @@ fn list_entry(v: &SimVehicle, account_number: u64) -> Value {
         "vin": v.vin,
         "color": null,
         "access_type": "OWNER",
-        "display_name": v.display_name,
+        "display_name": state.name,
         "option_codes": null,
         "granular_access": {"hide_private": false},
         "tokens": [format!("{:016x}", v.vehicle_id)],
-        "state": v.model.power_state.as_str(),
+        "state": state.power_state.as_str(),
         "in_service": false,
         "id_s": v.id.to_string(),
         "calendar_enabled": true,
@@ -1306,26 +1551,24 @@ fn list_entry(v: &SimVehicle, account_number: u64) -> Value {
     })
 }
 
-fn round_to(x: f64, decimals: i32) -> f64 {
-    let f = 10f64.powi(decimals);
-    (x * f).round() / f
-}
-
 fn vehicle_data_json(
     v: &SimVehicle,
+    m: &VehicleState,
     account_number: u64,
     endpoints: &[String],
-    now: DateTime<Utc>,
 ) -> Value {
-    let m = &v.model;
-    let ts = now.timestamp_millis();
+    let ts = m.at.timestamp_millis();
     let wants = |name: &str| endpoints.iter().any(|e| e == name);
-    let mut data = list_entry(v, account_number);
+    let mut data = list_entry(v, m, account_number);
     let Some(obj) = data.as_object_mut() else { return data };
-    let plugged = m.charging.is_plugged_in();
-    let charging = m.charging == ChargingStatus::Charging;
-    let range_mi = round_to(m.range_km() / KM_PER_MILE, 2);
-    let minutes = m.minutes_to_limit();
+    let plugged = m.plugged_in;
+    let charging = m.charge_state == ChargeState::Charging;
+    let range_mi = round_to(m.range_km / KM_PER_MILE, 2);
+    let km_per_kwh = if m.capacity_kwh > 0.0 && m.battery_level > 0.0 {
+        m.range_km / (m.capacity_kwh * m.battery_level / 100.0)
+    } else {
+        6.0
+    };
     if wants("charge_state") {
         obj.insert(
             "charge_state".into(),
@@ -1333,34 +1576,34 @@ fn vehicle_data_json(
                 "battery_heater_on": false,
                 "battery_level": m.battery_level.round(),
                 "battery_range": range_mi,
-                "charge_amps": m.amps,
-                "charge_current_request": m.amps,
+                "charge_amps": m.charge_amps,
+                "charge_current_request": m.charge_amps,
                 "charge_current_request_max": m.max_amps,
                 "charge_enable_request": charging,
-                "charge_energy_added": 0.0,
+                "charge_energy_added": round_to(m.charge_energy_added_kwh, 2),
                 "charge_limit_soc": m.charge_limit.round(),
                 "charge_limit_soc_max": 100,
                 "charge_limit_soc_min": 50,
                 "charge_limit_soc_std": 90,
                 "charge_port_door_open": plugged,
                 "charge_port_latch": if plugged { "Engaged" } else { "Disengaged" },
-                "charge_rate": if charging { round_to(m.charger_power_kw() * m.km_per_kwh / KM_PER_MILE, 1) } else { 0.0 },
-                "charger_actual_current": if charging { m.amps } else { 0 },
+                "charge_rate": if charging { round_to(m.charge_power_kw * km_per_kwh / KM_PER_MILE, 1) } else { 0.0 },
+                "charger_actual_current": if charging { m.actual_amps.round() } else { 0.0 },
                 "charger_phases": if charging { Some(m.phases) } else { None },
                 "charger_pilot_current": m.max_amps,
-                "charger_power": m.charger_power_kw().round(),
+                "charger_power": m.charge_power_kw.round() + 0.0,
                 "charger_voltage": if charging { m.voltage.round() } else if plugged { 2.0 } else { 0.0 },
-                "charging_state": m.charging.as_str(),
+                "charging_state": charging_state(m.charge_state),
                 "conn_charge_cable": if plugged { "IEC" } else { "<invalid>" },
                 "est_battery_range": round_to(range_mi * 0.9, 2),
                 "fast_charger_present": false,
                 "fast_charger_type": if plugged { "ACSingleWireCAN" } else { "<invalid>" },
                 "ideal_battery_range": range_mi,
-                "minutes_to_full_charge": minutes.round(),
+                "minutes_to_full_charge": m.minutes_to_limit.round(),
                 "scheduled_charging_mode": "Off",
                 "scheduled_charging_pending": false,
                 "scheduled_charging_start_time": null,
-                "time_to_full_charge": round_to(minutes / 60.0, 2),
+                "time_to_full_charge": round_to(m.minutes_to_limit / 60.0, 2),
                 "timestamp": ts,
                 "usable_battery_level": (m.battery_level - 1.0).max(0.0).round(),
                 "user_charge_enable_request": null,
@@ -1374,12 +1617,11 @@ fn vehicle_data_json(
         );
     }
     if wants("drive_state") || wants("location_data") {
-        let driving = m.trip.as_ref();
         let mut drive = json!({
             "heading": m.heading.round(),
-            "power": if charging { -m.charger_power_kw().round() } else { 0.0 },
-            "shift_state": if driving.is_some() { Some("D") } else { None },
-            "speed": driving.map(|t| (t.speed_kmh / KM_PER_MILE).round()),
+            "power": if charging { -m.charge_power_kw.round() } else { 0.0 },
+            "shift_state": if m.driving { Some("D") } else { None },
+            "speed": if m.driving { Some((m.speed_kmh / KM_PER_MILE).round()) } else { None },
             "timestamp": ts,
         });
         if wants("location_data")
@@ -1390,7 +1632,7 @@ fn vehicle_data_json(
             d.insert("native_latitude".into(), json!(round_to(m.latitude, 6)));
             d.insert("native_longitude".into(), json!(round_to(m.longitude, 6)));
             d.insert("native_type".into(), json!("wgs"));
-            d.insert("gps_as_of".into(), json!(now.timestamp()));
+            d.insert("gps_as_of".into(), json!(m.at.timestamp()));
         }
         obj.insert("drive_state".into(), drive);
     }
@@ -1407,7 +1649,7 @@ fn vehicle_data_json(
                 "car_version": "2024.26.7 sim",
                 "locked": true,
                 "odometer": round_to(m.odometer_km / KM_PER_MILE, 4),
-                "vehicle_name": v.display_name,
+                "vehicle_name": m.name,
                 "timestamp": ts,
             }),
         );
@@ -1457,62 +1699,9 @@ fn vin_check_digit(vin: &str) -> char {
     }
 }
 
-async fn token_route(
-    State(sim): State<TeslaSim>,
-    form: Result<Form<BTreeMap<String, String>>, FormRejection>,
-) -> SimResponse {
-    sim.token(form.map(|Form(f)| f).map_err(|e| e.body_text()))
-}
-
-async fn vehicles_route(State(sim): State<TeslaSim>, headers: HeaderMap) -> SimResponse {
-    sim.api(Class::VehicleList, &headers, |state, account, _| state.list(account))
-}
-
-async fn vehicle_data_route(
-    State(sim): State<TeslaSim>,
-    Path(vin): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> SimResponse {
-    sim.api(Class::VehicleData, &headers, |state, account, now| {
-        state.vehicle_data(account, &vin, query.as_deref(), now)
-    })
-}
-
-async fn wake_up_route(
-    State(sim): State<TeslaSim>,
-    Path(vin): Path<String>,
-    headers: HeaderMap,
-) -> SimResponse {
-    sim.api(Class::Wake, &headers, |state, account, _| state.wake_up(account, &vin))
-}
-
-async fn command_route(
-    State(sim): State<TeslaSim>,
-    Path((vin, command)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> SimResponse {
-    sim.api(Class::Command, &headers, |state, account, _| {
-        state.command(account, &vin, &command, &body)
-    })
-}
-
-async fn fallback_route() -> SimResponse {
-    SimResponse::error(StatusCode::NOT_FOUND, "not_found")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-    use oemgate_core::ManualClock;
-
-    fn setup() -> (Arc<ManualClock>, TeslaSim) {
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap()));
-        let sim = TeslaSim::new(7, clock.clone());
-        (clock, sim)
-    }
 
     #[test]
     fn generated_vins_are_valid() {
@@ -1521,118 +1710,194 @@ mod tests {
         assert!(vin.starts_with("7SAYGDEE"));
         assert_eq!(&vin[9..10], "R");
         assert_eq!(vin_check_digit(&vin), vin.chars().nth(8).unwrap());
-        // A known-valid VIN (check digit 7 at position 9).
         assert_eq!(vin_check_digit("1M8GDM9AXKP042788"), 'X');
         assert_eq!(crate::map::model_year_from_vin(&vin), Some(2024.0));
         assert_eq!(crate::map::model_from_vin(&vin).as_deref(), Some("Model Y"));
-    }
-
-    #[test]
-    fn charging_stops_at_the_limit() {
-        let (clock, sim) = setup();
-        let spec = VehicleSpec {
-            battery_level: 70.0,
-            charge_limit: 80.0,
-            plugged_in: true,
-            charging: true,
-            drives: Some(false),
-            ..Default::default()
-        };
-        let vin = sim.add_vehicle("a", spec);
-        // 11.04 kW into 75 kWh: 10 % takes about 41 minutes.
-        clock.advance(Duration::from_secs(20 * 60));
-        let m = sim.vehicle(&vin).unwrap();
-        assert_eq!(m.charging, ChargingStatus::Charging);
-        assert!((m.battery_level - (70.0 + 11.04 / 3.0 / 75.0 * 100.0)).abs() < 0.01, "{m:?}");
-        assert_eq!(m.power_state, PowerState::Online);
-        clock.advance(Duration::from_secs(30 * 60));
-        let m = sim.vehicle(&vin).unwrap();
-        assert_eq!(m.charging, ChargingStatus::Complete);
-        assert!((m.battery_level - 80.0).abs() < 1e-9);
-        // Complete and idle: asleep 15 minutes after charging ended.
-        clock.advance(Duration::from_secs(20 * 60));
-        assert_eq!(sim.vehicle(&vin).unwrap().power_state, PowerState::Asleep);
-    }
-
-    #[test]
-    fn idle_cars_fall_asleep_and_wake_within_30s() {
-        let (clock, sim) = setup();
-        let vin = sim.add_vehicle("a", VehicleSpec { drives: Some(false), ..Default::default() });
-        clock.advance(Duration::from_secs(14 * 60));
-        assert_eq!(sim.vehicle(&vin).unwrap().power_state, PowerState::Online);
-        clock.advance(Duration::from_secs(61));
-        assert_eq!(sim.vehicle(&vin).unwrap().power_state, PowerState::Asleep);
-        let woke = sim.update_vehicle(&vin, |m| {
-            assert!(m.wake(&mut StdRng::seed_from_u64(1)));
-        });
-        assert!(woke);
-        clock.advance(Duration::from_secs(9));
-        assert_eq!(sim.vehicle(&vin).unwrap().power_state, PowerState::Asleep);
-        clock.advance(Duration::from_secs(22));
-        assert_eq!(sim.vehicle(&vin).unwrap().power_state, PowerState::Online);
-    }
-
-    #[test]
-    fn effects_land_after_their_latency() {
-        let mut m = VehicleModel::from_spec(
-            &VehicleSpec { plugged_in: true, drives: Some(false), ..Default::default() },
-            false,
+        assert_eq!(car_type("Model 3"), "model3");
+        assert_eq!(
+            crate::map::model_from_car_type(&car_type("Model X")).as_deref(),
+            Some("Model X")
         );
-        assert_eq!(m.charging, ChargingStatus::Stopped);
-        let mut rng = StdRng::seed_from_u64(3);
-        m.schedule(Effect::StartCharging, 20.0);
-        m.step(Duration::from_secs(19), &mut rng);
-        assert_eq!(m.charging, ChargingStatus::Stopped);
-        m.step(Duration::from_secs(2), &mut rng);
-        assert_eq!(m.charging, ChargingStatus::Charging);
-        assert!(m.pending.is_empty());
     }
 
     #[test]
-    fn latency_distribution_has_median_near_20s() {
-        let mut rng = StdRng::seed_from_u64(11);
-        let mut draws: Vec<f64> = (0..2001).map(|_| command_latency_secs(&mut rng)).collect();
-        draws.sort_by(f64::total_cmp);
-        let median = draws[1000];
-        assert!((16.0..24.0).contains(&median), "median {median}");
-        assert!(draws[0] >= COMMAND_LATENCY_MIN_SECS);
-        assert!(draws[2000] <= COMMAND_LATENCY_MAX_SECS);
+    fn routes_parse_with_and_without_region() {
+        let get = Method::GET;
+        let post = Method::POST;
+        assert_eq!(Route::parse(&get, "/api/1/vehicles"), Ok((Route::Vehicles, None)));
+        assert_eq!(
+            Route::parse(&get, "/eu/api/1/energy_sites/12/live_status"),
+            Ok((Route::LiveStatus("12".into()), Some("eu".into())))
+        );
+        assert_eq!(
+            Route::parse(&post, "/api/1/vehicles/VIN/command/charge_start"),
+            Ok((Route::Command("VIN".into(), "charge_start".into()), None))
+        );
+        assert_eq!(Route::parse(&post, "/oauth2/v3/token"), Ok((Route::Token, None)));
+        assert_eq!(
+            Route::parse(&get, "/api/1/vehicles/VIN/wake_up"),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(Route::parse(&get, "/api/2/vehicles"), Err(StatusCode::NOT_FOUND));
+        assert_eq!(Route::parse(&get, "/"), Err(StatusCode::NOT_FOUND));
     }
 
     #[test]
-    fn deterministic_given_seed_and_clock() {
-        let run = || {
-            let (clock, sim) = setup();
-            let vins: Vec<String> = (0..20)
-                .map(|i| {
-                    sim.add_vehicle(
-                        "a",
-                        VehicleSpec { battery_level: 30.0 + f64::from(i), ..Default::default() },
-                    )
-                })
-                .collect();
-            for _ in 0..48 {
-                clock.advance(Duration::from_secs(1800));
-                sim.advance_to(clock.now());
-            }
-            vins.iter().map(|v| sim.vehicle(v).unwrap()).collect::<Vec<_>>()
-        };
-        let a = run();
-        let b = run();
-        assert_eq!(a, b);
-        // Some cars drove (odometer rose), and no car's battery left 0..=100.
-        assert!(a.iter().any(|m| m.odometer_km > 15_000.0 + 1.0), "nobody drove");
-        assert!(a.iter().all(|m| (0.0..=100.0).contains(&m.battery_level)));
-        assert!(a.iter().filter(|m| m.drives).all(|m| m.pending.is_empty()));
-    }
-
-    #[test]
-    fn endpoints_query() {
+    fn forms_and_queries_decode() {
+        let form = parse_form(b"grant_type=refresh_token&redirect_uri=https%3A%2F%2Fx.example%2Fcb&a=b+c&bad=%zz&t=%4");
+        assert_eq!(form["grant_type"], "refresh_token");
+        assert_eq!(form["redirect_uri"], "https://x.example/cb");
+        assert_eq!(form["a"], "b c");
+        assert_eq!(form["bad"], "%zz");
+        assert_eq!(form["t"], "%4");
         assert_eq!(
             endpoints(Some("endpoints=charge_state%3Bdrive_state")),
             ["charge_state", "drive_state"]
         );
         assert_eq!(endpoints(Some("x=1&endpoints=location_data")), ["location_data"]);
         assert_eq!(endpoints(None).len(), 5);
+    }
+
+    #[test]
+    fn modes_round_trip() {
+        for mode in ["self_consumption", "autonomous", "backup"] {
+            assert_eq!(tesla_mode_of(world_mode_of(mode).unwrap()), mode);
+        }
+        assert_eq!(world_mode_of("storm"), None);
+        assert_eq!(tesla_mode_of(BatteryMode::ImportFocus), "backup");
+    }
+
+    use chrono::TimeZone;
+    use oemgate_core::ManualClock;
+    use oemgate_sim::{BatterySpec, InverterSpec, SiteSpec, WorldConfig};
+
+    fn world() -> (Arc<ManualClock>, World) {
+        let start = Utc.with_ymd_and_hms(2025, 6, 2, 10, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let world = World::new(3, clock.clone(), WorldConfig::default());
+        (clock, world)
+    }
+
+    fn call(sim: &TeslaSim, account: &str, route: Route) -> Call {
+        let token = sim.issue_tokens(account).unwrap().access_token;
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        Call {
+            route,
+            region: None,
+            base_path: String::new(),
+            host: None,
+            headers,
+            query: None,
+            body: Vec::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hang_and_timeout_delay_the_answer() {
+        let (_clock, world) = world();
+        let sim = TeslaSim::new(world.clone());
+        let (account, _) = sim.link(&[]).unwrap();
+        world.faults().set(WORLD_VENDOR, Fault::Hang { duration: Duration::from_secs(20) }, None);
+        let started = tokio::time::Instant::now();
+        let r = sim.answer(call(&sim, &account, Route::Vehicles)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        // A ManualClock runs at speed 1: 20 s of clock time is 20 s of (paused) real time.
+        assert!(started.elapsed() >= Duration::from_secs(20));
+
+        world.faults().set(WORLD_VENDOR, Fault::Timeout, None);
+        let started = tokio::time::Instant::now();
+        let r = sim.answer(call(&sim, &account, Route::Vehicles)).await;
+        assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+        assert!(started.elapsed() >= TIMEOUT_HANG);
+        assert_eq!(sim.request_counts().vehicle_list, 2);
+        assert_eq!(sim.billed_counts().vehicle_list, 1, "the 504 is not billed");
+    }
+
+    #[tokio::test]
+    async fn live_status_uses_teslas_sign_conventions() {
+        let (clock, world) = world();
+        let site = world.add_site(SiteSpec::default());
+        world.add_inverter(&site, InverterSpec::default()).unwrap();
+        let battery = world
+            .add_battery(
+                &site,
+                BatterySpec {
+                    mode: BatteryMode::ImportFocus,
+                    soc_pct: 30.0,
+                    ..BatterySpec::default()
+                },
+            )
+            .unwrap();
+        let sim = TeslaSim::new(world.clone());
+        let (account, _) = sim.link(std::slice::from_ref(&battery)).unwrap();
+        let id = sim.energy_site_id(battery.as_str()).unwrap();
+        assert_eq!(sim.energy_site_id(site.as_str()), Some(id.clone()));
+        clock.advance(Duration::from_secs(60));
+        let r = sim.answer(call(&sim, &account, Route::LiveStatus(id.clone()))).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let live: Value = serde_json::from_str(&r.body).unwrap();
+        let live = &live["response"];
+        let truth = world.battery(&battery).unwrap();
+        let site_state = world.site(&site).unwrap();
+        assert!(truth.power_w > 1000.0, "import focus charges: {truth:?}");
+        let battery_power = live["battery_power"].as_f64().unwrap();
+        assert!((battery_power + truth.power_w).abs() <= 0.5, "positive = discharging");
+        let grid = live["grid_power"].as_f64().unwrap();
+        assert!((grid - site_state.grid_w).abs() <= 0.5, "positive = importing");
+        let (solar, load) =
+            (live["solar_power"].as_f64().unwrap(), live["load_power"].as_f64().unwrap());
+        assert!((load - (solar + battery_power + grid)).abs() < 1e-9);
+        assert!((live["percentage_charged"].as_f64().unwrap() - truth.soc_pct).abs() < 0.01);
+
+        let r = sim.answer(call(&sim, &account, Route::SiteInfo(id.clone()))).await;
+        let info: Value = serde_json::from_str(&r.body).unwrap();
+        let info = &info["response"];
+        assert_eq!(info["default_real_mode"], "backup", "ImportFocus shows as backup");
+        assert_eq!(info["nameplate_energy"], 13_500.0);
+        assert_eq!(info["battery_count"], 1);
+        assert_eq!(info["components"]["solar"], true);
+
+        // An unknown site and another account's site are 404.
+        let (other, _) = sim.link(&[]).unwrap();
+        let r = sim.answer(call(&sim, &other, Route::LiveStatus(id))).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = sim.answer(call(&sim, &account, Route::LiveStatus("1".into()))).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn linking_checks_the_world() {
+        let (_clock, world) = world();
+        let site = world.add_site(SiteSpec::default());
+        let inverter = world.add_inverter(&site, InverterSpec::default()).unwrap();
+        let foreign = world
+            .add_battery(&site, BatterySpec { vendor: "enphase".into(), ..BatterySpec::default() })
+            .unwrap();
+        let sim = TeslaSim::new(world);
+        assert!(matches!(sim.link(&[DeviceId::new("nope")]), Err(SimError::Unknown(_))));
+        assert!(matches!(sim.link(&[foreign]), Err(SimError::NotTesla { .. })));
+        assert!(matches!(
+            sim.link(std::slice::from_ref(&inverter)),
+            Err(SimError::NotTesla { .. })
+        ));
+        assert!(matches!(sim.add_to_account("404", &[]), Err(SimError::UnknownAccount(_))));
+        // A site with no Tesla devices links as an empty account.
+        let (account, code) = sim.link_site(&site).unwrap();
+        assert!(code.starts_with("sim-code-"));
+        assert!(sim.authorization_code(&account).is_some());
+    }
+
+    #[test]
+    fn counts_price_billed_requests() {
+        let counts = RequestCounts {
+            vehicle_data: 500,
+            commands: 1000,
+            wakes: 50,
+            token: 9,
+            ..Default::default()
+        };
+        assert!((counts.cost_usd() - 3.0).abs() < 1e-9);
+        assert_eq!(counts.total(), 1559);
     }
 }

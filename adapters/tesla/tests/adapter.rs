@@ -1,28 +1,43 @@
-//! The Tesla adapter against the simulated Tesla cloud, through the `VendorAdapter` trait.
+//! The Tesla adapter against the simulated Tesla cloud over the shared world, through the
+//! `VendorAdapter` trait. The simulator is mounted under `/tesla` of an `oemgate_sim::SimHost`,
+//! as in the gateway.
 //!
 //! Time only moves through the shared `ManualClock`; nothing sleeps.
 
 // clippy.toml allows unwrap inside #[test] fns only; the helpers here are test code too.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use oemgate_core::{
-    AccountRef, AdapterError, Clock, Command, DeviceRef, DeviceState, ErrorKind, ManualClock,
+    AccountRef, AdapterError, Battery, BatteryChargeStatus, BatteryConfigOperationMode,
+    BatteryOperationMode, Clock, Command, DeviceRef, DeviceState, ErrorKind, ManualClock,
     Observation, PowerDeliveryState, Vehicle, VendorAdapter, VendorType,
 };
-use oemgate_tesla::sim::{Fault, PowerState, TeslaSim, VehicleSpec};
+use oemgate_sim::{
+    BatteryMode, BatterySpec, DeviceId, DrivingPattern, Fault, InverterSpec, LatencyProfile,
+    PowerState, RequestLog, SimHost, SiteId, SiteSpec, VehicleSpec, World, WorldConfig,
+};
+use oemgate_tesla::sim::{Region, TeslaSim, WORLD_VENDOR};
 use oemgate_tesla::{CommandRefused, EXTRA_API_BASE_URL, TeslaAdapter, TeslaConfig};
 
 const REDIRECT: &str = "https://oemgate.example/callback";
+const PREFIX: &str = "/tesla";
+/// Every Tesla command lands exactly this long after it is accepted.
+const LATENCY_SECS: u64 = 20;
 
 struct Harness {
     clock: Arc<ManualClock>,
+    world: World,
     sim: TeslaSim,
+    log: RequestLog,
     adapter: TeslaAdapter,
+    /// `http://127.0.0.1:port/tesla`
     base: String,
+    site: SiteId,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -33,20 +48,38 @@ impl Drop for Harness {
 }
 
 fn start_time() -> DateTime<Utc> {
+    // A Saturday evening: no commute in the world's driving plans.
     Utc.with_ymd_and_hms(2025, 3, 1, 18, 0, 0).unwrap()
 }
 
 async fn harness() -> Harness {
     let clock = Arc::new(ManualClock::new(start_time()));
-    let sim = TeslaSim::new(42, clock.clone());
+    let config = WorldConfig {
+        latency: HashMap::from([(
+            WORLD_VENDOR.to_owned(),
+            LatencyProfile::fixed(LATENCY_SECS as f64),
+        )]),
+        ..WorldConfig::default()
+    };
+    let world = World::new(42, clock.clone(), config);
+    let site = world.add_site(SiteSpec {
+        name: "Villa Tesla".into(),
+        latitude: 59.91,
+        longitude: 10.75,
+        ..SiteSpec::default()
+    });
+    let sim = TeslaSim::new(world.clone());
+    let mut host = SimHost::new(clock.clone());
+    host.mount(PREFIX, sim.router()).unwrap();
+    let log = host.request_log();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(sim.clone().serve(listener));
-    let adapter = TeslaAdapter::new(config(&base), clock.clone());
-    Harness { clock, sim, adapter, base, server }
+    let base = format!("http://{}{PREFIX}", listener.local_addr().unwrap());
+    let server = tokio::spawn(host.serve(listener));
+    let adapter = TeslaAdapter::new(config_for(&base), clock.clone());
+    Harness { clock, world, sim, log, adapter, base, site, server }
 }
 
-fn config(base: &str) -> TeslaConfig {
+fn config_for(base: &str) -> TeslaConfig {
     TeslaConfig {
         api_base_url: base.to_owned(),
         auth_base_url: base.to_owned(),
@@ -56,11 +89,51 @@ fn config(base: &str) -> TeslaConfig {
     }
 }
 
+/// A car that stays home.
+fn homebody() -> VehicleSpec {
+    VehicleSpec {
+        pattern: DrivingPattern { commute_km: None, errands_per_week: 0.0, plug_in_share: 0.0 },
+        ..VehicleSpec::default()
+    }
+}
+
+fn plugged_stopped() -> VehicleSpec {
+    VehicleSpec {
+        name: "Garage Y".into(),
+        battery_level: 50.0,
+        charge_limit: 90.0,
+        plugged_in: true,
+        charging: false,
+        amps: 16,
+        max_amps: 16,
+        odometer_km: 20_000.0,
+        ..homebody()
+    }
+}
+
+fn asleep() -> VehicleSpec {
+    VehicleSpec { name: "Sleepy".into(), power_state: PowerState::Asleep, ..homebody() }
+}
+
 impl Harness {
-    /// A linked account (via the authorization-code exchange).
-    async fn link(&self) -> (String, AccountRef) {
-        let (account_id, code) = self.sim.add_account("owner@example.com");
-        let credentials = self.adapter.exchange_code(&code, REDIRECT).await.unwrap();
+    fn add_vehicle(&self, spec: VehicleSpec) -> DeviceId {
+        self.world.add_vehicle(&self.site, spec).unwrap()
+    }
+
+    fn add_powerwall(&self) -> DeviceId {
+        self.world
+            .add_battery(&self.site, BatterySpec { soc_pct: 60.0, ..BatterySpec::default() })
+            .unwrap()
+    }
+
+    /// Links `devices` to a new simulated account and exchanges its code.
+    async fn link(&self, devices: &[DeviceId]) -> (String, AccountRef) {
+        let (account_id, code) = self.sim.link(devices).unwrap();
+        self.account(account_id, &code).await
+    }
+
+    async fn account(&self, account_id: String, code: &str) -> (String, AccountRef) {
+        let credentials = self.adapter.exchange_code(code, REDIRECT).await.unwrap();
         let account = AccountRef {
             user_id: "user-1".into(),
             vendor: "TESLA".into(),
@@ -70,12 +143,42 @@ impl Harness {
         (account_id, account)
     }
 
+    fn vin(&self, vehicle: &DeviceId) -> String {
+        self.sim.vin(vehicle).unwrap()
+    }
+
+    fn device(&self, vehicle: &DeviceId) -> DeviceRef {
+        let vin = self.vin(vehicle);
+        DeviceRef {
+            id: format!("veh-{vin}"),
+            user_id: "user-1".into(),
+            device_type: VendorType::Vehicle,
+            vendor_id: vin,
+            site_id: None,
+        }
+    }
+
+    fn site_device(&self, battery: &DeviceId) -> DeviceRef {
+        let id = self.sim.energy_site_id(battery.as_str()).unwrap();
+        DeviceRef {
+            id: format!("bat-{id}"),
+            user_id: "user-1".into(),
+            device_type: VendorType::Battery,
+            vendor_id: id.clone(),
+            site_id: Some(id),
+        }
+    }
+
     fn advance(&self, secs: u64) {
         self.clock.advance(Duration::from_secs(secs));
     }
+
+    fn requests(&self) -> usize {
+        self.log.count(PREFIX)
+    }
 }
 
-fn device(vin: &str) -> DeviceRef {
+fn vehicle_device(vin: &str) -> DeviceRef {
     DeviceRef {
         id: format!("veh-{vin}"),
         user_id: "user-1".into(),
@@ -92,20 +195,10 @@ fn vehicle(obs: &Observation) -> &Vehicle {
     }
 }
 
-fn plugged_stopped() -> VehicleSpec {
-    VehicleSpec {
-        display_name: Some("Garage Y".into()),
-        battery_level: 50.0,
-        charge_limit: 90.0,
-        plugged_in: true,
-        charging: false,
-        amps: 16,
-        max_amps: 16,
-        odometer_km: 20_000.0,
-        latitude: 59.91,
-        longitude: 10.75,
-        drives: Some(false),
-        ..Default::default()
+fn battery(obs: &Observation) -> &Battery {
+    match &obs.state {
+        DeviceState::Battery(b) => b,
+        other => panic!("not a battery: {other:?}"),
     }
 }
 
@@ -116,32 +209,38 @@ fn kind<T: std::fmt::Debug>(result: Result<T, AdapterError>) -> ErrorKind {
 #[tokio::test]
 async fn code_exchange_discover_and_poll_an_online_car() {
     let h = harness().await;
-    let (account_id, account) = h.link().await;
+    let online = h.add_vehicle(plugged_stopped());
+    let sleeping = h.add_vehicle(asleep());
+    let powerwall = h.add_powerwall();
+    let other = h.add_vehicle(homebody());
+    let (_, account) = h.link(&[online.clone(), sleeping.clone(), powerwall.clone()]).await;
     assert_eq!(account.credentials.expires_at, Some(start_time() + chrono::Duration::hours(8)));
     assert!(account.credentials.refresh_token.is_some());
-
-    let online = h.sim.add_vehicle(&account_id, plugged_stopped());
-    let asleep = h.sim.add_vehicle(
-        &account_id,
-        VehicleSpec { power_state: PowerState::Asleep, drives: Some(false), ..Default::default() },
-    );
     // Another account's car is not listed.
-    h.sim.add_vehicle("someone-else", VehicleSpec::default());
+    h.sim.link(&[other]).unwrap();
 
     let mut found = h.adapter.discover(&account).await.unwrap();
     found.sort_by(|a, b| a.vendor_id.cmp(&b.vendor_id));
-    let mut expected = vec![online.clone(), asleep.clone()];
+    let site_id = h.sim.energy_site_id(powerwall.as_str()).unwrap();
+    let mut expected = vec![h.vin(&online), h.vin(&sleeping), site_id.clone()];
     expected.sort();
     assert_eq!(found.iter().map(|d| d.vendor_id.clone()).collect::<Vec<_>>(), expected);
-    assert!(found.iter().all(|d| d.device_type == VendorType::Vehicle));
+    let site = found.iter().find(|d| d.vendor_id == site_id).unwrap();
+    assert_eq!(site.device_type, VendorType::Battery);
+    assert_eq!(site.site_id.as_deref(), Some(site_id.as_str()));
+    assert_eq!(site.display_name.as_deref(), Some("Villa Tesla"));
+    assert_eq!(found.iter().filter(|d| d.device_type == VendorType::Vehicle).count(), 2);
     assert!(found.iter().any(|d| d.display_name.as_deref() == Some("Garage Y")));
 
-    let obs = h.adapter.poll(&account, &device(&online)).await.unwrap();
+    let before = h.requests();
+    let obs = h.adapter.poll(&account, &h.device(&online)).await.unwrap();
     assert!(!obs.asleep);
     assert_eq!(obs.requests, 2, "vehicles list + vehicle_data");
+    assert_eq!(h.requests() - before, 2, "the host saw as many requests as declared");
     assert_eq!(obs.observed_at, start_time());
     let v = vehicle(&obs);
-    assert_eq!(v.id, format!("veh-{online}"));
+    let vin = h.vin(&online);
+    assert_eq!(v.id, format!("veh-{vin}"));
     assert_eq!(v.user_id, "user-1");
     assert_eq!(v.is_reachable, Some(true));
     assert_eq!(v.last_seen, start_time());
@@ -162,7 +261,7 @@ async fn code_exchange_discover_and_poll_an_online_car() {
     assert!((odo - 20_000.0).abs() < 0.2, "odometer {odo}");
     assert_eq!(v.location.latitude, Some(59.91));
     assert_eq!(v.location.longitude, Some(10.75));
-    assert_eq!(v.information.vin.as_deref(), Some(online.as_str()));
+    assert_eq!(v.information.vin.as_deref(), Some(vin.as_str()));
     assert_eq!(v.information.brand.as_deref(), Some("Tesla"));
     assert_eq!(v.information.model.as_deref(), Some("Model Y"));
     assert_eq!(v.information.year, Some(2024.0));
@@ -171,26 +270,20 @@ async fn code_exchange_discover_and_poll_an_online_car() {
 
     let counts = h.sim.request_counts();
     assert_eq!(counts.token, 1);
-    assert_eq!(counts.vehicle_list, 2);
+    assert_eq!(counts.products, 1);
+    assert_eq!(counts.vehicle_list, 1);
     assert_eq!(counts.vehicle_data, 1);
     assert_eq!(counts.wakes, 0);
+    assert!((h.sim.cost_usd() - 3.0 * 0.002).abs() < 1e-12);
 }
 
 #[tokio::test]
 async fn polling_an_asleep_car_never_wakes_it() {
     let h = harness().await;
-    let (account_id, account) = h.link().await;
-    let vin = h.sim.add_vehicle(
-        &account_id,
-        VehicleSpec {
-            display_name: Some("Sleepy".into()),
-            power_state: PowerState::Asleep,
-            drives: Some(false),
-            ..Default::default()
-        },
-    );
+    let car = h.add_vehicle(asleep());
+    let (_, account) = h.link(std::slice::from_ref(&car)).await;
     for _ in 0..6 {
-        let obs = h.adapter.poll(&account, &device(&vin)).await.unwrap();
+        let obs = h.adapter.poll(&account, &h.device(&car)).await.unwrap();
         assert!(obs.asleep);
         assert_eq!(obs.requests, 1, "only the vehicles list");
         let v = vehicle(&obs);
@@ -204,30 +297,32 @@ async fn polling_an_asleep_car_never_wakes_it() {
     let counts = h.sim.request_counts();
     assert_eq!(counts.wakes, 0);
     assert_eq!(counts.vehicle_data, 0);
-    assert_eq!(h.sim.vehicle(&vin).unwrap().power_state, PowerState::Asleep);
+    assert_eq!(h.world.wake_count(&car).requested, 0);
+    assert_eq!(h.world.vehicle(&car).unwrap().power_state, PowerState::Asleep);
 
     // An offline car reads the same way.
-    assert!(h.sim.set_power_state(&vin, PowerState::Offline));
-    let obs = h.adapter.poll(&account, &device(&vin)).await.unwrap();
+    h.world.set_vehicle_power_state(&car, PowerState::Offline).unwrap();
+    let obs = h.adapter.poll(&account, &h.device(&car)).await.unwrap();
     assert!(obs.asleep);
 }
 
 #[tokio::test]
 async fn expired_tokens_refresh_and_single_use_refresh_tokens() {
     let h = harness().await;
-    let (account_id, account) = h.link().await;
-    let vin = h.sim.add_vehicle(&account_id, plugged_stopped());
-    h.adapter.poll(&account, &device(&vin)).await.unwrap();
+    let car = h.add_vehicle(plugged_stopped());
+    let (account_id, account) = h.link(std::slice::from_ref(&car)).await;
+    let dev = h.device(&car);
+    h.adapter.poll(&account, &dev).await.unwrap();
 
     h.advance(8 * 3600 + 1);
     // Known expiry: refused locally, no billed 401.
     let before = h.sim.request_counts();
-    assert_eq!(kind(h.adapter.poll(&account, &device(&vin)).await), ErrorKind::AuthExpired);
+    assert_eq!(kind(h.adapter.poll(&account, &dev).await), ErrorKind::AuthExpired);
     assert_eq!(h.sim.request_counts(), before);
     // Unknown expiry: Tesla's 401 "token expired (401)".
     let mut no_expiry = account.clone();
     no_expiry.credentials.expires_at = None;
-    let err = h.adapter.poll(&no_expiry, &device(&vin)).await.unwrap_err();
+    let err = h.adapter.poll(&no_expiry, &dev).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AuthExpired);
     assert!(err.message().contains("token expired"), "{err}");
 
@@ -236,7 +331,7 @@ async fn expired_tokens_refresh_and_single_use_refresh_tokens() {
     assert_ne!(fresh.refresh_token, account.credentials.refresh_token);
     assert_eq!(fresh.expires_at, Some(h.clock.now() + chrono::Duration::hours(8)));
     let refreshed = AccountRef { credentials: fresh, ..account.clone() };
-    assert!(h.adapter.poll(&refreshed, &device(&vin)).await.is_ok());
+    assert!(h.adapter.poll(&refreshed, &dev).await.is_ok());
 
     // The old refresh token is spent: the user must link again.
     let err = h.adapter.refresh_credentials(&account).await.unwrap_err();
@@ -245,61 +340,86 @@ async fn expired_tokens_refresh_and_single_use_refresh_tokens() {
     let code = h.sim.authorization_code(&account_id).unwrap();
     h.adapter.exchange_code(&code, REDIRECT).await.unwrap();
     assert_eq!(kind(h.adapter.exchange_code(&code, REDIRECT).await), ErrorKind::Unauthorized);
+
+    // A shorter configured lifetime shows in expires_in.
+    h.sim.set_access_token_lifetime(Duration::from_secs(600));
+    let code = h.sim.authorization_code(&account_id).unwrap();
+    let short = h.adapter.exchange_code(&code, REDIRECT).await.unwrap();
+    assert_eq!(short.expires_at, Some(h.clock.now() + chrono::Duration::minutes(10)));
 }
 
 #[tokio::test]
 async fn faults_map_to_error_kinds() {
     let h = harness().await;
-    let (account_id, account) = h.link().await;
-    let vin = h.sim.add_vehicle(&account_id, plugged_stopped());
-    let dev = device(&vin);
+    let car = h.add_vehicle(plugged_stopped());
+    let powerwall = h.add_powerwall();
+    let (_, account) = h.link(&[car.clone(), powerwall.clone()]).await;
+    let dev = h.device(&car);
+    let site = h.site_device(&powerwall);
+    let faults = h.world.faults();
 
-    h.sim.set_fault(Fault::RateLimit { retry_after: Duration::from_secs(30) });
+    faults.set(WORLD_VENDOR, Fault::RateLimit { retry_after: Duration::from_secs(30) }, None);
     let err = h.adapter.poll(&account, &dev).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(kind(h.adapter.poll(&account, &site).await), ErrorKind::RateLimited);
 
-    h.sim.set_fault(Fault::ServerError);
+    faults.set(WORLD_VENDOR, Fault::ServerError { status: 500 }, None);
     assert_eq!(kind(h.adapter.poll(&account, &dev).await), ErrorKind::Transient);
     assert_eq!(kind(h.adapter.discover(&account).await), ErrorKind::Transient);
 
-    h.sim.set_fault(Fault::Malformed);
-    let err = h.adapter.poll(&account, &dev).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Protocol);
-    assert!(std::error::Error::source(&err).unwrap().is::<serde_json::Error>());
+    faults.set(WORLD_VENDOR, Fault::Outage, None);
+    assert_eq!(kind(h.adapter.poll(&account, &site).await), ErrorKind::Transient);
+    assert_eq!(kind(h.adapter.refresh_credentials(&account).await), ErrorKind::Transient);
 
-    h.sim.set_fault(Fault::WrongRegion {
-        base_url: "https://fleet-api.prd.eu.vn.cloud.tesla.com".into(),
-    });
-    let err = h.adapter.poll(&account, &dev).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Protocol);
-    assert!(err.message().contains("https://fleet-api.prd.eu.vn.cloud.tesla.com"), "{err}");
+    for fault in [Fault::Malformed, Fault::Truncated] {
+        faults.set(WORLD_VENDOR, fault.clone(), None);
+        for device in [&dev, &site] {
+            let err = h.adapter.poll(&account, device).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Protocol, "{fault:?}");
+            assert!(std::error::Error::source(&err).unwrap().is::<serde_json::Error>());
+        }
+    }
 
-    h.sim.clear_fault();
+    // Faults end on the world's clock.
+    faults.clear(WORLD_VENDOR);
+    faults.set(WORLD_VENDOR, Fault::ServerError { status: 503 }, Some(Duration::from_secs(60)));
+    assert_eq!(kind(h.adapter.poll(&account, &dev).await), ErrorKind::Transient);
+    h.advance(61);
     assert!(h.adapter.poll(&account, &dev).await.is_ok());
+    assert!(h.adapter.poll(&account, &site).await.is_ok());
 
     // 5xx answers are not billed; everything below 500 is.
     let all = h.sim.request_counts();
     let billed = h.sim.billed_counts();
-    assert_eq!(all.vehicle_list - billed.vehicle_list, 2, "the two ServerError answers");
+    assert_eq!(all.vehicle_list - billed.vehicle_list, 2, "the 500 and the 503");
+    assert_eq!(all.energy_data - billed.energy_data, 1, "live_status during the outage");
+    assert_eq!(all.products - billed.products, 1, "discover during the 500");
+    assert_eq!(all.token - billed.token, 1, "the refresh during the outage");
+    assert!(billed.cost_usd() < all.cost_usd());
 
-    // Revoked tokens: the access token stops working and refresh needs a relink.
-    h.sim.set_fault(Fault::RevokeTokens);
-    assert_eq!(kind(h.adapter.poll(&account, &dev).await), ErrorKind::AuthExpired);
+    // Revoked tokens: calls and refreshes both need a relink (login_required).
+    faults.set(WORLD_VENDOR, Fault::RevokeTokens, None);
+    assert_eq!(kind(h.adapter.poll(&account, &dev).await), ErrorKind::Unauthorized);
+    assert_eq!(kind(h.adapter.poll(&account, &site).await), ErrorKind::Unauthorized);
     assert_eq!(kind(h.adapter.refresh_credentials(&account).await), ErrorKind::Unauthorized);
 
     // A device that is not on the account.
-    let (_, other) = h.link().await;
+    let (_, other) = h.link(&[]).await;
     assert_eq!(kind(h.adapter.poll(&other, &dev).await), ErrorKind::NotFound);
-    assert_eq!(kind(h.adapter.poll(&other, &device("not/a/vin")).await), ErrorKind::NotFound);
+    assert_eq!(kind(h.adapter.poll(&other, &site).await), ErrorKind::NotFound);
+    assert_eq!(
+        kind(h.adapter.poll(&other, &vehicle_device("not/a/vin")).await),
+        ErrorKind::NotFound
+    );
 }
 
 #[tokio::test]
 async fn start_and_stop_charging_take_effect_after_the_latency() {
     let h = harness().await;
-    let (account_id, account) = h.link().await;
-    let vin = h.sim.add_vehicle(&account_id, plugged_stopped());
-    let dev = device(&vin);
+    let car = h.add_vehicle(plugged_stopped());
+    let (_, account) = h.link(std::slice::from_ref(&car)).await;
+    let dev = h.device(&car);
 
     let receipt = h.adapter.execute(&account, &dev, &Command::StartCharging).await.unwrap();
     assert_eq!(receipt.requests, 1);
@@ -307,13 +427,16 @@ async fn start_and_stop_charging_take_effect_after_the_latency() {
     // Accepted is not done: at the same instant the car has not started.
     let obs = h.adapter.poll(&account, &dev).await.unwrap();
     assert_eq!(vehicle(&obs).charge_state.is_charging, Some(false));
+    // Starting again while the first start is in flight: already (about to be) charging.
+    let err = h.adapter.execute(&account, &dev, &Command::StartCharging).await.unwrap_err();
+    assert!(CommandRefused::of(&err).unwrap().is_no_op());
 
-    h.advance(121);
+    h.advance(LATENCY_SECS + 1);
     let obs = h.adapter.poll(&account, &dev).await.unwrap();
     let cs = &vehicle(&obs).charge_state;
     assert_eq!(cs.is_charging, Some(true));
     assert_eq!(cs.power_delivery_state, PowerDeliveryState::PluggedInCharging);
-    assert_eq!(cs.charge_rate, Some(11.0), "16 A x 230 V x 3 phases");
+    assert_eq!(cs.charge_rate, Some(11.0), "16 A x 230 V x 3 phases, capped at 11 kW");
     assert!(cs.charge_time_remaining.unwrap() > 0.0);
 
     // Starting again: the car is already charging (a no-op refusal).
@@ -323,20 +446,22 @@ async fn start_and_stop_charging_take_effect_after_the_latency() {
 
     // Current limit.
     h.adapter.execute(&account, &dev, &Command::SetMaxCurrent { amps: 10.0 }).await.unwrap();
-    h.advance(121);
+    h.advance(LATENCY_SECS + 1);
     let obs = h.adapter.poll(&account, &dev).await.unwrap();
     assert_eq!(vehicle(&obs).charge_state.max_current, Some(10.0));
     let err =
         h.adapter.vehicles().unwrap().set_max_current(&account, &dev, 10.0).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Rejected);
     assert!(CommandRefused::of(&err).unwrap().is_no_op());
+    let before = h.requests();
     assert_eq!(
         kind(h.adapter.execute(&account, &dev, &Command::SetMaxCurrent { amps: f64::NAN }).await),
         ErrorKind::Rejected
     );
+    assert_eq!(h.requests(), before, "refused locally");
 
     h.adapter.execute(&account, &dev, &Command::StopCharging).await.unwrap();
-    h.advance(121);
+    h.advance(LATENCY_SECS + 1);
     let obs = h.adapter.poll(&account, &dev).await.unwrap();
     assert_eq!(
         vehicle(&obs).charge_state.power_delivery_state,
@@ -344,18 +469,16 @@ async fn start_and_stop_charging_take_effect_after_the_latency() {
     );
     let err = h.adapter.execute(&account, &dev, &Command::StopCharging).await.unwrap_err();
     assert!(CommandRefused::of(&err).unwrap().is_no_op());
+    assert_eq!(h.world.command_stats(WORLD_VENDOR).applied, 3);
 }
 
 #[tokio::test]
 async fn start_charging_an_unplugged_car_fails_its_precondition() {
     let h = harness().await;
-    let (account_id, account) = h.link().await;
-    let vin = h.sim.add_vehicle(
-        &account_id,
-        VehicleSpec { plugged_in: false, drives: Some(false), ..Default::default() },
-    );
+    let car = h.add_vehicle(homebody());
+    let (_, account) = h.link(std::slice::from_ref(&car)).await;
     let err =
-        h.adapter.execute(&account, &device(&vin), &Command::StartCharging).await.unwrap_err();
+        h.adapter.execute(&account, &h.device(&car), &Command::StartCharging).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
     let refused = CommandRefused::of(&err).unwrap();
     assert_eq!(refused.reason, "disconnected");
@@ -365,12 +488,9 @@ async fn start_charging_an_unplugged_car_fails_its_precondition() {
 #[tokio::test]
 async fn commands_to_a_sleeping_car_need_a_wake_up() {
     let h = harness().await;
-    let (account_id, account) = h.link().await;
-    let vin = h.sim.add_vehicle(
-        &account_id,
-        VehicleSpec { power_state: PowerState::Asleep, ..plugged_stopped() },
-    );
-    let dev = device(&vin);
+    let car = h.add_vehicle(VehicleSpec { power_state: PowerState::Asleep, ..plugged_stopped() });
+    let (_, account) = h.link(std::slice::from_ref(&car)).await;
+    let dev = h.device(&car);
     assert_eq!(
         kind(h.adapter.execute(&account, &dev, &Command::StartCharging).await),
         ErrorKind::DeviceAsleep
@@ -378,61 +498,166 @@ async fn commands_to_a_sleeping_car_need_a_wake_up() {
     let receipt = h.adapter.execute(&account, &dev, &Command::WakeUp).await.unwrap();
     assert_eq!(receipt.requests, 1);
     assert_eq!(h.sim.request_counts().wakes, 1);
+    assert_eq!(h.world.wake_count(&car).requested, 1);
     // Still asleep right after the wake-up is accepted; online within 30 s.
     assert!(h.adapter.poll(&account, &dev).await.unwrap().asleep);
     h.advance(31);
     let obs = h.adapter.poll(&account, &dev).await.unwrap();
     assert!(!obs.asleep);
     assert_eq!(vehicle(&obs).charge_state.battery_level, Some(50.0));
+    assert_eq!(h.world.wake_count(&car).performed, 1);
     h.adapter.execute(&account, &dev, &Command::StartCharging).await.unwrap();
 
     // Left alone (polls only list), an idle car falls asleep again after 15 minutes.
-    let vin2 =
-        h.sim.add_vehicle(&account_id, VehicleSpec { drives: Some(false), ..Default::default() });
+    let idle = h.add_vehicle(homebody());
+    h.sim.add_to_account(&account.account_id, std::slice::from_ref(&idle)).unwrap();
     h.advance(16 * 60);
-    assert!(h.adapter.poll(&account, &device(&vin2)).await.unwrap().asleep);
+    assert!(h.adapter.poll(&account, &h.device(&idle)).await.unwrap().asleep);
 }
 
 #[tokio::test]
 async fn batch_polls_share_one_vehicles_list() {
     let h = harness().await;
-    let (account_id, account) = h.link().await;
-    let a = h.sim.add_vehicle(&account_id, plugged_stopped());
-    let b = h.sim.add_vehicle(
-        &account_id,
-        VehicleSpec { power_state: PowerState::Asleep, drives: Some(false), ..Default::default() },
-    );
-    let results = h
-        .adapter
-        .poll_batch(&account, &[device(&a), device(&b), device("5YJ3E1EA0RF999999")])
-        .await;
-    assert_eq!(results.len(), 3);
+    let a = h.add_vehicle(plugged_stopped());
+    let b = h.add_vehicle(asleep());
+    let powerwall = h.add_powerwall();
+    let (_, account) = h.link(&[a.clone(), b.clone(), powerwall.clone()]).await;
+    let devices = [
+        h.device(&a),
+        h.device(&b),
+        vehicle_device("5YJ3E1EA0RF999999"),
+        h.site_device(&powerwall),
+    ];
+    let before = h.requests();
+    let results = h.adapter.poll_batch(&account, &devices).await;
+    assert_eq!(results.len(), 4);
     let first = results[0].as_ref().unwrap();
     let second = results[1].as_ref().unwrap();
     assert!(!first.asleep && second.asleep);
     assert_eq!(first.requests + second.requests, 2, "one list + one vehicle_data");
     assert_eq!(results[2].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
+    let site = results[3].as_ref().unwrap();
+    assert_eq!(site.requests, 2, "live_status + site_info");
     assert_eq!(h.sim.request_counts().vehicle_list, 1);
+    assert_eq!(h.requests() - before, 4);
 
-    h.sim.set_fault(Fault::ServerError);
-    let results = h.adapter.poll_batch(&account, &[device(&a), device(&b)]).await;
+    h.world.faults().set(WORLD_VENDOR, Fault::ServerError { status: 500 }, None);
+    let results = h.adapter.poll_batch(&account, &devices).await;
     assert!(results.iter().all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::Transient));
 }
 
 #[tokio::test]
 async fn region_and_transport_failures() {
     let h = harness().await;
-    let (account_id, mut account) = h.link().await;
-    let vin = h.sim.add_vehicle(&account_id, plugged_stopped());
+    let car = h.add_vehicle(plugged_stopped());
+    let (account_id, code) = h.sim.link_in_region(Region::Eu, std::slice::from_ref(&car)).unwrap();
+    let (_, mut account) = h.account(account_id.clone(), &code).await;
+    let dev = h.device(&car);
+
+    // The configured (region-less) base URL is the wrong region for this account.
+    let err = h.adapter.poll(&account, &dev).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol);
+    let eu = format!("{}/eu", h.base);
+    assert!(err.message().contains(&eu), "{err}");
+    // So is another region's base path.
+    account.credentials.extra.insert(EXTRA_API_BASE_URL.into(), format!("{}/na", h.base));
+    assert_eq!(kind(h.adapter.poll(&account, &dev).await), ErrorKind::Protocol);
+    // The base URL the error names works.
+    account.credentials.extra.insert(EXTRA_API_BASE_URL.into(), eu.clone());
+    assert!(h.adapter.poll(&account, &dev).await.is_ok());
+    // Unbinding the account serves it everywhere again.
+    h.sim.set_region(&account_id, None).unwrap();
+    account.credentials.extra.clear();
+    assert!(h.adapter.poll(&account, &dev).await.is_ok());
 
     // A closed port: connection refused, transient.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let closed_base = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let broken = TeslaAdapter::new(config(&closed_base), h.clock.clone());
-    assert_eq!(kind(broken.poll(&account, &device(&vin)).await), ErrorKind::Transient);
+    let broken = TeslaAdapter::new(config_for(&closed_base), h.clock.clone());
+    assert_eq!(kind(broken.poll(&account, &dev).await), ErrorKind::Transient);
 
     // The account's own region URL wins over the configured one.
-    account.credentials.extra.insert(EXTRA_API_BASE_URL.into(), h.base.clone());
-    assert!(broken.poll(&account, &device(&vin)).await.is_ok());
+    account.credentials.extra.insert(EXTRA_API_BASE_URL.into(), eu);
+    assert!(broken.poll(&account, &dev).await.is_ok());
+}
+
+#[tokio::test]
+async fn powerwall_reads_follow_the_world_and_modes_round_trip() {
+    let h = harness().await;
+    h.world
+        .add_inverter(&h.site, InverterSpec { vendor: "enphase".into(), ..InverterSpec::default() })
+        .unwrap();
+    let powerwall = h.add_powerwall();
+    let (_, account) = h.link(std::slice::from_ref(&powerwall)).await;
+    let site = h.site_device(&powerwall);
+
+    let before = h.requests();
+    let obs = h.adapter.poll(&account, &site).await.unwrap();
+    assert_eq!(obs.requests, 2);
+    assert_eq!(h.requests() - before, 2);
+    assert!(!obs.asleep);
+    let b = battery(&obs);
+    let truth = h.world.battery(&powerwall).unwrap();
+    assert_eq!(b.id, site.id);
+    assert!(b.is_reachable);
+    let level = b.charge_state.battery_level.unwrap();
+    assert!((level - truth.soc_pct).abs() < 0.01, "{level} vs {}", truth.soc_pct);
+    assert_eq!(b.charge_state.battery_capacity, Some(13.5));
+    assert_eq!(b.charge_state.discharge_limit, Some(20.0));
+    assert_eq!(b.config.operation_mode, Some(BatteryConfigOperationMode::SelfReliance));
+    // World: positive while charging; Enode: positive while charging (Tesla flips it twice).
+    let rate = b.charge_state.charge_rate.unwrap();
+    assert!((rate - truth.power_w / 1000.0).abs() < 0.051, "{rate} vs {}", truth.power_w);
+    let expected_status = if truth.power_w.abs() < 50.0 {
+        BatteryChargeStatus::Idle
+    } else if truth.power_w > 0.0 {
+        BatteryChargeStatus::Charging
+    } else {
+        BatteryChargeStatus::Discharging
+    };
+    assert_eq!(b.charge_state.status, Some(expected_status));
+    assert_eq!(b.information.brand, "Tesla");
+    assert_eq!(b.information.model, "Powerwall");
+    assert_eq!(b.information.site_name, "Villa Tesla");
+    assert_eq!(b.information.id, site.vendor_id);
+    assert!(!b.capabilities.export_focus.is_capable);
+
+    // IMPORT_FOCUS is Tesla's backup mode; it lands after the latency.
+    let mode = |mode| Command::SetOperationMode { mode };
+    h.adapter.execute(&account, &site, &mode(BatteryOperationMode::ImportFocus)).await.unwrap();
+    assert_eq!(h.world.battery(&powerwall).unwrap().mode, BatteryMode::SelfReliance);
+    h.advance(LATENCY_SECS + 1);
+    assert_eq!(h.world.battery(&powerwall).unwrap().mode, BatteryMode::Backup);
+    let b = battery(&h.adapter.poll(&account, &site).await.unwrap()).clone();
+    assert_eq!(b.config.operation_mode, Some(BatteryConfigOperationMode::ImportFocus));
+    // Setting it again is accepted (Tesla answers "Updated").
+    h.adapter.execute(&account, &site, &mode(BatteryOperationMode::ImportFocus)).await.unwrap();
+    h.adapter.execute(&account, &site, &mode(BatteryOperationMode::TimeOfUse)).await.unwrap();
+    h.advance(LATENCY_SECS + 1);
+    assert_eq!(h.world.battery(&powerwall).unwrap().mode, BatteryMode::TimeOfUse);
+
+    // EXPORT_FOCUS does not exist at Tesla: refused before any request.
+    let before = h.requests();
+    let err = h.adapter.execute(&account, &site, &mode(BatteryOperationMode::ExportFocus)).await;
+    assert_eq!(kind(err), ErrorKind::Unsupported);
+    assert_eq!(h.requests(), before);
+
+    // The backup reserve is the discharge limit.
+    h.adapter.set_backup_reserve(&account, &site, 35.0).await.unwrap();
+    h.advance(LATENCY_SECS + 1);
+    let b = battery(&h.adapter.poll(&account, &site).await.unwrap()).clone();
+    assert_eq!(b.charge_state.discharge_limit, Some(35.0));
+
+    // An offline gateway: the cloud repeats the last values, which go stale; commands fail.
+    h.world.set_device_online(&powerwall, false).unwrap();
+    h.advance(20 * 60);
+    let b = battery(&h.adapter.poll(&account, &site).await.unwrap()).clone();
+    assert!(!b.is_reachable);
+    assert!(b.charge_state.last_updated.unwrap() < h.clock.now() - chrono::Duration::minutes(15));
+    let err = h.adapter.execute(&account, &site, &mode(BatteryOperationMode::SelfReliance)).await;
+    assert_eq!(kind(err), ErrorKind::DeviceOffline);
+    h.world.set_device_online(&powerwall, true).unwrap();
+    let b = battery(&h.adapter.poll(&account, &site).await.unwrap()).clone();
+    assert!(b.is_reachable);
 }

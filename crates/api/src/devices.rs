@@ -43,29 +43,79 @@ async fn get_one(
     }
 }
 
-/// `GET /vehicles`
-pub async fn list_vehicles(
-    State(state): State<ApiState>,
-    q: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<Paginated<Value>>, Problem> {
-    let filter = DeviceFilter { user_id: None, device_type: Some(VendorType::Vehicle) };
-    list(&state, filter, query(q)?).await
+/// `POST /{plural}/{id}/refresh-hint`: asks for a poll within seconds. At most one hint per
+/// device per `refresh_hint_interval` brings a poll forward; later ones are accepted (204)
+/// and folded into it. 404 for an unknown device.
+async fn refresh_hint(
+    state: &ApiState,
+    device_type: VendorType,
+    id: &str,
+) -> Result<axum::http::StatusCode, Problem> {
+    match state.store.get_device(id).await? {
+        Some(record) if record.device.device_type == device_type => {}
+        _ => {
+            return Err(Problem::not_found(format!(
+                "No {} with id {id:?} was found.",
+                device_type.as_str()
+            )));
+        }
+    }
+    let now = state.clock.now();
+    if state.store.take_hint(id, now, state.config.refresh_hint_interval).await? {
+        state.store.schedule_earlier(id, now).await?;
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-/// `GET /users/{userId}/vehicles`
-pub async fn list_user_vehicles(
-    State(state): State<ApiState>,
-    Path(user_id): Path<String>,
-    q: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<Paginated<Value>>, Problem> {
-    let filter = DeviceFilter { user_id: Some(user_id), device_type: Some(VendorType::Vehicle) };
-    list(&state, filter, query(q)?).await
-}
+/// The six device collections and their path segments.
+pub const COLLECTIONS: [(VendorType, &str); 6] = [
+    (VendorType::Vehicle, "vehicles"),
+    (VendorType::Charger, "chargers"),
+    (VendorType::Battery, "batteries"),
+    (VendorType::Hvac, "hvacs"),
+    (VendorType::Meter, "meters"),
+    (VendorType::Inverter, "inverters"),
+];
 
-/// `GET /vehicles/{vehicleId}`
-pub async fn get_vehicle(
-    State(state): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
-    get_one(&state, VendorType::Vehicle, &id).await
+/// The routes of one device collection: `GET /{plural}`, `GET /{plural}/{id}` and
+/// `GET /users/{userId}/{plural}`.
+pub fn routes(device_type: VendorType, plural: &str) -> axum::Router<ApiState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            &format!("/{plural}"),
+            get(
+                move |State(state): State<ApiState>,
+                      q: Result<Query<PageQuery>, QueryRejection>| async move {
+                    let filter = DeviceFilter { user_id: None, device_type: Some(device_type) };
+                    list(&state, filter, query(q)?).await
+                },
+            ),
+        )
+        .route(
+            &format!("/{plural}/{{id}}"),
+            get(move |State(state): State<ApiState>, Path(id): Path<String>| async move {
+                get_one(&state, device_type, &id).await
+            }),
+        )
+        .route(
+            &format!("/{plural}/{{id}}/refresh-hint"),
+            axum::routing::post(
+                move |State(state): State<ApiState>, Path(id): Path<String>| async move {
+                    refresh_hint(&state, device_type, &id).await
+                },
+            ),
+        )
+        .route(
+            &format!("/users/{{user_id}}/{plural}"),
+            get(
+                move |State(state): State<ApiState>,
+                      Path(user_id): Path<String>,
+                      q: Result<Query<PageQuery>, QueryRejection>| async move {
+                    let filter =
+                        DeviceFilter { user_id: Some(user_id), device_type: Some(device_type) };
+                    list(&state, filter, query(q)?).await
+                },
+            ),
+        )
 }

@@ -1,4 +1,5 @@
-//! Readiness.
+//! Readiness and metrics: unauthenticated, for load balancers and Prometheus scrapers.
+//! Neither reveals any device or user data.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,5 +16,17 @@ pub async fn ready(State(state): State<ApiState>) -> Response {
             tracing::warn!(error = %err, "readiness check failed");
             Problem::unavailable("The data store is unavailable.").into_response()
         }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<ApiState>) -> Response {
+    match &state.metrics {
+        Some(render) => {
+            let body = render();
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+                .into_response()
+        }
+        None => Problem::not_found("Metrics are not enabled.").into_response(),
     }
 }

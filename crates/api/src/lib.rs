@@ -7,7 +7,7 @@
 //! - [`version`]: the `Enode-Version` header (request override, response echo).
 //! - [`pagination`]: `after` / `before` / `pageSize` query parameters and the list envelope.
 //! - [`devices`]: device resources read from the store's snapshots (a GET never calls a vendor).
-//! - [`health`]: the readiness check, `GET /health/ready`.
+//! - [`health`]: the readiness check, `GET /health/ready`, and `GET /metrics`.
 //!
 //! Every handler reads through `Arc<dyn Store>`; nothing here knows which backend is in use.
 
@@ -37,13 +37,21 @@ pub const SUPPORTED_VERSIONS: &[&str] = &["2024-10-01"];
 pub struct ApiConfig {
     /// Lifetime of issued access tokens.
     pub token_ttl: Duration,
+    /// At most one refresh hint per device per this interval brings a poll forward.
+    pub refresh_hint_interval: Duration,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { token_ttl: Duration::from_secs(3600) }
+        Self {
+            token_ttl: Duration::from_secs(3600),
+            refresh_hint_interval: Duration::from_secs(30),
+        }
     }
 }
+
+/// Renders the process's metrics in the Prometheus text format.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -54,6 +62,8 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
     /// Settings.
     pub config: ApiConfig,
+    /// The metrics renderer behind `GET /metrics` (404 when absent).
+    pub metrics: Option<MetricsRender>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -67,14 +77,16 @@ impl std::fmt::Debug for ApiState {
 
 /// The API router.
 pub fn router(state: ApiState) -> Router {
-    let authenticated = Router::new()
-        .route("/vehicles", get(devices::list_vehicles))
-        .route("/vehicles/{vehicle_id}", get(devices::get_vehicle))
-        .route("/users/{user_id}/vehicles", get(devices::list_user_vehicles))
+    let authenticated = devices::COLLECTIONS
+        .iter()
+        .fold(Router::new(), |router, (device_type, plural)| {
+            router.merge(devices::routes(*device_type, plural))
+        })
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
     Router::new()
         .route("/oauth2/token", post(auth::token))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .merge(authenticated)
         .fallback(problem::not_found_route)
         .layer(axum::middleware::from_fn(version::echo_version))

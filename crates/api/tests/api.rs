@@ -28,8 +28,12 @@ async fn api() -> Api {
     let client = ClientCredentials { client_id: "client-a".into(), client_secret: "s3cret".into() };
     create_client(store.as_ref(), &client, "2024-10-01", start).await.unwrap();
     let dyn_store: Arc<dyn Store> = store.clone();
-    let app =
-        router(ApiState { store: dyn_store, clock: clock.clone(), config: ApiConfig::default() });
+    let app = router(ApiState {
+        store: dyn_store,
+        clock: clock.clone(),
+        config: ApiConfig::default(),
+        metrics: None,
+    });
     Api { app, store, clock, client }
 }
 
@@ -198,6 +202,13 @@ async fn vehicles_list_get_and_paginate_from_the_store() {
     let (status, _, body) = send(&api.app, get("/vehicles/v1", Some(&token))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["userId"], "u1");
+
+    // A vehicle is not a battery: each collection serves only its own device type.
+    let (status, _, _) = send(&api.app, get("/batteries/v1", Some(&token))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = send(&api.app, get("/batteries", Some(&token))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"], json!([]));
 
     let (status, headers, body) = send(&api.app, get("/vehicles/nope", Some(&token))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -413,6 +413,14 @@ pub trait VendorAdapter: Send + Sync {
     /// The vendor's limits, which the scheduler never exceeds.
     fn limits(&self) -> VendorLimits;
 
+    /// The most vendor requests one poll of a device of this class can cost (for example a
+    /// cheap state check plus a data read). The scheduler reserves this much rate budget
+    /// before polling, so it never overspends.
+    fn poll_cost(&self, device_type: VendorType) -> u32 {
+        let _ = device_type;
+        1
+    }
+
     /// Exchanges the refresh token for new credentials. The result replaces the old
     /// credentials in the store before anything else uses the account.
     async fn refresh_credentials(&self, account: &AccountRef) -> AdapterResult<Credentials>;

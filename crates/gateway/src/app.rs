@@ -6,7 +6,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use oemgate_api::{ApiConfig, ApiState};
 use oemgate_core::Clock;
+use oemgate_enphase::{EnphaseAdapter, EnphaseConfig};
+use oemgate_huawei::{HuaweiAdapter, HuaweiConfig};
 use oemgate_scheduler::Adapters;
+use oemgate_sma::{SmaAdapter, SmaConfig};
+use oemgate_solaredge::{SolarEdgeAdapter, SolarEdgeConfig};
 use oemgate_store::Store;
 use oemgate_tesla::{TeslaAdapter, TeslaConfig};
 use tokio::net::TcpListener;
@@ -36,31 +40,103 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// The vendor adapters enabled in the config, with `tesla_base` overriding the Tesla URLs
-/// (the demo points them at its own simulator).
-pub fn adapters(config: &Config, clock: Arc<dyn Clock>, tesla_base: Option<&str>) -> Adapters {
+/// The vendor adapters enabled in the config. `sim_base` (the demo's simulator address,
+/// `http://host:port`) overrides every vendor's base URLs with the simulator's prefixes.
+pub fn adapters(config: &Config, clock: Arc<dyn Clock>, sim_base: Option<&str>) -> Adapters {
     let mut adapters = Adapters::new();
-    if config.vendors.tesla.enabled {
-        adapters.register(Arc::new(TeslaAdapter::new(tesla_config(config, tesla_base), clock)));
+    let v = &config.vendors;
+    if v.tesla.enabled {
+        adapters.register(Arc::new(TeslaAdapter::new(
+            tesla_config(config, sim_base),
+            Arc::clone(&clock),
+        )));
+    }
+    if v.enphase.enabled {
+        adapters.register(Arc::new(EnphaseAdapter::new(
+            enphase_config(config, sim_base),
+            Arc::clone(&clock),
+        )));
+    }
+    if v.huawei.enabled {
+        adapters.register(Arc::new(HuaweiAdapter::new(
+            huawei_config(config, sim_base),
+            Arc::clone(&clock),
+        )));
+    }
+    if v.solaredge.enabled {
+        let se = SolarEdgeConfig {
+            api_base_url: sim_base
+                .map_or_else(|| v.solaredge.api_base_url.clone(), |b| format!("{b}/solaredge")),
+            request_timeout: v.solaredge.request_timeout,
+        };
+        adapters.register(Arc::new(SolarEdgeAdapter::new(se, Arc::clone(&clock))));
+    }
+    if v.sma.enabled {
+        adapters
+            .register(Arc::new(SmaAdapter::new(sma_config(config, sim_base), Arc::clone(&clock))));
     }
     adapters
 }
 
-/// The Tesla adapter's settings, with `base` overriding both URLs when given.
-pub fn tesla_config(config: &Config, base: Option<&str>) -> TeslaConfig {
+/// The Tesla adapter's settings.
+pub fn tesla_config(config: &Config, sim_base: Option<&str>) -> TeslaConfig {
     let tesla = &config.vendors.tesla;
+    let base = sim_base.map(|b| format!("{b}/tesla"));
     TeslaConfig {
-        api_base_url: base.unwrap_or(&tesla.api_base_url).to_string(),
-        auth_base_url: base.unwrap_or(&tesla.auth_base_url).to_string(),
+        api_base_url: base.clone().unwrap_or_else(|| tesla.api_base_url.clone()),
+        auth_base_url: base.unwrap_or_else(|| tesla.auth_base_url.clone()),
         client_id: tesla.client_id.clone(),
         client_secret: tesla.client_secret.clone(),
         request_timeout: tesla.request_timeout,
     }
 }
 
+/// The Enphase adapter's settings.
+pub fn enphase_config(config: &Config, sim_base: Option<&str>) -> EnphaseConfig {
+    let e = &config.vendors.enphase;
+    let mut out = EnphaseConfig::new(&e.api_key, &e.client_id, &e.client_secret);
+    out.api_base_url = e.api_base_url.clone();
+    out.auth_base_url = e.auth_base_url.clone();
+    out.plan = e.plan.into();
+    out.request_timeout = e.request_timeout;
+    match sim_base {
+        Some(base) => out.for_base_url(&format!("{base}/enphase")),
+        None => out,
+    }
+}
+
+/// The FusionSolar adapter's settings.
+pub fn huawei_config(config: &Config, sim_base: Option<&str>) -> HuaweiConfig {
+    let h = &config.vendors.huawei;
+    let mut out =
+        HuaweiConfig::new(sim_base.map_or_else(|| h.base_url.clone(), |b| format!("{b}/huawei")));
+    out.request_timeout = h.request_timeout;
+    out
+}
+
+/// The SMA adapter's settings.
+pub fn sma_config(config: &Config, sim_base: Option<&str>) -> SmaConfig {
+    let s = &config.vendors.sma;
+    let mut out = SmaConfig::new(&s.client_id, &s.client_secret);
+    let base = sim_base.map(|b| format!("{b}/sma"));
+    out.api_base_url = base.clone().unwrap_or_else(|| s.api_base_url.clone());
+    out.auth_base_url = base.unwrap_or_else(|| s.auth_base_url.clone());
+    out.bucket_size = s.bucket_size;
+    out.request_timeout = s.request_timeout;
+    out
+}
+
 /// The API's state from the config.
 pub fn api_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> ApiState {
-    ApiState { store, clock, config: ApiConfig { token_ttl: config.api.token_ttl } }
+    ApiState {
+        store,
+        clock,
+        config: ApiConfig {
+            token_ttl: config.api.token_ttl,
+            refresh_hint_interval: config.api.refresh_hint_interval,
+        },
+        metrics: Some(crate::telemetry::metrics()),
+    }
 }
 
 /// Binds `addr` (port 0 picks a free port) and serves the API until `shutdown`.

@@ -13,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use oemgate_core::ContextDelays;
 use oemgate_core::context::humanize;
+use oemgate_scheduler::breaker::BreakerConfig;
 use oemgate_scheduler::{PlannerConfig, PollerConfig};
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,9 @@ pub struct ApiSection {
     /// Lifetime of access tokens.
     #[serde(with = "humanize")]
     pub token_ttl: Duration,
+    /// At most one refresh hint per device per this interval brings a poll forward.
+    #[serde(with = "humanize")]
+    pub refresh_hint_interval: Duration,
 }
 
 /// `[scheduler]`
@@ -111,6 +115,8 @@ pub struct SchedulerSection {
     /// Time between ticks when idle.
     #[serde(with = "humanize")]
     pub tick: Duration,
+    /// The per-vendor circuit breaker.
+    pub breaker: BreakerConfig,
 }
 
 impl SchedulerSection {
@@ -129,6 +135,7 @@ impl SchedulerSection {
             lease: self.lease,
             startup_spread: self.startup_spread,
             tick: self.tick,
+            breaker: self.breaker,
         }
     }
 }
@@ -159,6 +166,109 @@ pub struct TelemetryConfig {
 pub struct VendorsConfig {
     /// Tesla Fleet API.
     pub tesla: TeslaSection,
+    /// Enphase Enlighten API v4.
+    pub enphase: EnphaseSection,
+    /// Huawei FusionSolar Northbound API.
+    pub huawei: HuaweiSection,
+    /// SolarEdge Monitoring API.
+    pub solaredge: SolarEdgeSection,
+    /// SMA monitoring API.
+    pub sma: SmaSection,
+}
+
+/// Enphase API plans (they set the declared limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnphasePlanName {
+    /// 10 per minute, 1,000 per month.
+    Watt,
+    /// 50 per minute, 50,000 per month.
+    Kilowatt,
+    /// 100 per minute, 300,000 per month.
+    Megawatt,
+    /// 300 per minute, 1.5 million per month.
+    Partner,
+}
+
+impl From<EnphasePlanName> for oemgate_enphase::EnphasePlan {
+    fn from(plan: EnphasePlanName) -> Self {
+        match plan {
+            EnphasePlanName::Watt => oemgate_enphase::EnphasePlan::Watt,
+            EnphasePlanName::Kilowatt => oemgate_enphase::EnphasePlan::Kilowatt,
+            EnphasePlanName::Megawatt => oemgate_enphase::EnphasePlan::Megawatt,
+            EnphasePlanName::Partner => oemgate_enphase::EnphasePlan::Partner,
+        }
+    }
+}
+
+/// `[vendors.enphase]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnphaseSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// API base URL, ending in /api/v4.
+    pub api_base_url: String,
+    /// Base URL of /oauth/token.
+    pub auth_base_url: String,
+    /// The application's API key.
+    pub api_key: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// The application's plan.
+    pub plan: EnphasePlanName,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
+}
+
+/// `[vendors.huawei]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HuaweiSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// Northbound base URL (region specific).
+    pub base_url: String,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
+}
+
+/// `[vendors.solaredge]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolarEdgeSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// Monitoring API base URL.
+    pub api_base_url: String,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
+}
+
+/// `[vendors.sma]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmaSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// Monitoring API base URL.
+    pub api_base_url: String,
+    /// Token endpoint base URL.
+    pub auth_base_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// Requests per 5-minute token-bucket refill, per the contract's package.
+    pub bucket_size: u32,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
 }
 
 /// `[vendors.tesla]`
@@ -188,10 +298,13 @@ pub struct SimConfig {
     pub listen: SocketAddr,
     /// Seed of the simulated world.
     pub seed: u64,
-    /// Vehicles in the synthetic fleet.
+    /// Households in the synthetic fleet.
     pub fleet: usize,
     /// Time acceleration (1.0 = real time).
     pub speed: f64,
+    /// Faults per vendor (world vendor names: tesla, enphase, huawei, solaredge, sma).
+    #[serde(default)]
+    pub faults: oemgate_sim::FaultConfig,
 }
 
 /// A configuration problem, as one line naming the key or the file.

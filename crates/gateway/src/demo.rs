@@ -16,13 +16,12 @@ use oemgate_api::ClientCredentials;
 use oemgate_core::{AccountRef, Clock, Credentials, ScaledClock, VendorAdapter};
 use oemgate_scheduler::{Poller, PollerStats};
 use oemgate_store::{DeviceRecord, Store};
-use oemgate_tesla::TeslaAdapter;
 use tokio::task::JoinHandle;
 
 use crate::app;
 use crate::config::Config;
 use crate::shutdown::{self, ShutdownTrigger};
-use crate::sim::{SimHost, TESLA_PREFIX};
+use crate::sim::SimHost;
 
 /// Knobs of a demo run.
 #[derive(Clone, Debug)]
@@ -117,15 +116,14 @@ impl Demo {
             parts.clock.unwrap_or_else(|| Arc::new(ScaledClock::new(Utc::now(), options.speed)));
         let (trigger, shutdown) = shutdown::channel();
 
-        let sim = SimHost::new(options.seed, Arc::clone(&clock));
-        let accounts = sim.populate(options.fleet, options.seed);
+        let sim = SimHost::new(&config, options.seed, Arc::clone(&clock))?;
+        let accounts = sim.populate(options.fleet, options.seed)?;
         let (sim_addr, sim_task) = sim.serve(options.sim_listen, shutdown.clone()).await?;
         let sim_url = format!("http://{sim_addr}");
-        let tesla_base = format!("{sim_url}{TESLA_PREFIX}");
 
         let store: Arc<dyn Store> =
             parts.store.unwrap_or_else(|| Arc::new(oemgate_store::MemoryStore::new()));
-        let adapters = app::adapters(&config, Arc::clone(&clock), Some(&tesla_base));
+        let adapters = app::adapters(&config, Arc::clone(&clock), Some(&sim_url));
         let poller = Arc::new(Poller::new(
             Arc::clone(&store),
             adapters.clone(),
@@ -134,25 +132,33 @@ impl Demo {
             options.seed,
         ));
 
-        // Link every simulated account as a user would: authorization code -> tokens,
-        // then discovery.
-        let tesla_config = app::tesla_config(&config, Some(&tesla_base));
-        let tesla = TeslaAdapter::new(tesla_config, Arc::clone(&clock));
+        // Link every simulated account as its user would (authorization code, login or API
+        // key), then discover its devices. One user per household.
+        let mut users: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         let mut devices = 0;
-        for account in &accounts {
-            let credentials = tesla
-                .exchange_code(&account.authorization_code, "http://127.0.0.1/demo/callback")
-                .await
-                .with_context(|| {
-                    format!("linking simulated Tesla account {}", account.account_id)
-                })?;
-            let user_id = uuid::Uuid::new_v4().to_string();
+        for (n, account) in accounts.iter().enumerate() {
+            let Some(adapter) = adapters.get(account.vendor) else { continue };
+            let credentials = crate::linking::credentials(
+                &config,
+                Arc::clone(&clock),
+                Some(&sim_url),
+                account.vendor,
+                &account.link,
+            )
+            .await
+            .with_context(|| {
+                format!("linking simulated {} account of {}", account.vendor, account.site)
+            })?;
+            let user_id = users
+                .entry(account.site.to_string())
+                .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+                .clone();
             devices += link_account(
                 store.as_ref(),
                 &poller,
-                &tesla,
+                adapter.as_ref(),
                 &user_id,
-                &format!("tesla:{}", account.account_id),
+                &format!("{}:{n}", account.vendor.to_lowercase()),
                 credentials,
                 clock.now(),
             )
@@ -274,7 +280,7 @@ pub async fn run(config: Config, options: DemoOptions) -> anyhow::Result<()> {
     println!("  API base URL:   {}", demo.api_url);
     println!("  client id:      {}", demo.client.client_id);
     println!("  client secret:  {}", demo.client.client_secret);
-    println!("  simulators:     {} (Tesla under {TESLA_PREFIX})", demo.sim_url);
+    println!("  simulators:     {} (/tesla /enphase /huawei /solaredge /sma)", demo.sim_url);
     println!("  devices linked: {}", demo.devices);
     println!(
         "  try: curl -s -u {}:{} -d grant_type=client_credentials {}/oauth2/token",

@@ -6,12 +6,14 @@
 //! - [`telemetry`]: the tracing subscriber.
 //! - [`shutdown`]: graceful shutdown handles and OS signals.
 //! - [`app`]: building the store, the adapters, the poller and the API server from a config.
-//! - [`sim`]: hosting the vendor simulators under one HTTP listener.
+//! - [`linking`]: a user's linking step (code, login, API key) -> vendor credentials.
+//! - [`sim`]: the simulated world and every vendor simulator under one HTTP listener.
 //! - [`demo`]: the whole system in one process on a synthetic fleet.
 
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod linking;
 pub mod shutdown;
 pub mod sim;
 pub mod telemetry;

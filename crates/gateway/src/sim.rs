@@ -1,110 +1,271 @@
-//! Hosting the vendor simulators: one HTTP listener, one path prefix per vendor.
+//! Hosting the vendor simulators: one simulated world, one HTTP listener, one path prefix
+//! per vendor cloud.
 //!
-//! | vendor | prefix   | what it serves                                   |
-//! |--------|----------|--------------------------------------------------|
-//! | Tesla  | `/tesla` | `/oauth2/v3/token`, `/api/1/vehicles/...`         |
+//! | vendor             | prefix       | adapter base URL(s)                                      |
+//! |--------------------|--------------|----------------------------------------------------------|
+//! | Tesla Fleet API    | `/tesla`     | api and auth: `http://<listen>/tesla`                    |
+//! | Enphase v4         | `/enphase`   | api: `http://<listen>/enphase/api/v4`, auth: `/enphase`  |
+//! | Huawei FusionSolar | `/huawei`    | `http://<listen>/huawei`                                 |
+//! | SolarEdge          | `/solaredge` | `http://<listen>/solaredge`                              |
+//! | SMA                | `/sma`       | api and auth: `http://<listen>/sma`                      |
 //!
-//! A vendor adapter is pointed at `http://<listen>/<prefix>` as its base URL.
+//! All simulators render the same [`World`]; faults from `[sim.faults]` are applied to it
+//! at start-up, relative to the world's start.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
 use oemgate_core::Clock;
-use oemgate_tesla::sim::{PowerState, TeslaSim, VehicleSpec};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use oemgate_sim::fleet::{FleetSpec, VendorWeight};
+use oemgate_sim::{DeviceId, SiteId, World, WorldConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 
-/// The path prefix of the Tesla simulator.
-pub const TESLA_PREFIX: &str = "/tesla";
+/// How a user links one simulated account: what they would type or receive.
+#[derive(Clone, PartialEq, Eq)]
+pub enum LinkStep {
+    /// OAuth authorization code (Tesla, Enphase, SMA) and the redirect URI it is bound to.
+    AuthorizationCode {
+        /// The single-use code.
+        code: String,
+        /// The redirect URI.
+        redirect_uri: String,
+    },
+    /// A user name and password (FusionSolar's Northbound user).
+    Login {
+        /// User name.
+        user_name: String,
+        /// Password.
+        password: String,
+    },
+    /// An API key (SolarEdge).
+    ApiKey(String),
+}
 
-/// A simulated account, ready to be linked.
+impl fmt::Debug for LinkStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkStep::AuthorizationCode { redirect_uri, .. } => {
+                write!(f, "AuthorizationCode(<redacted>, {redirect_uri})")
+            }
+            LinkStep::Login { user_name, .. } => write!(f, "Login({user_name}, <redacted>)"),
+            LinkStep::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+        }
+    }
+}
+
+/// A simulated vendor account, ready to be linked.
 #[derive(Clone, Debug)]
 pub struct SimAccount {
-    /// The vendor ("TESLA").
+    /// The vendor as the API spells it ("TESLA").
     pub vendor: &'static str,
-    /// The account's id in the simulator.
-    pub account_id: String,
-    /// A single-use OAuth authorization code for it.
-    pub authorization_code: String,
-    /// The vehicles' VINs.
-    pub vins: Vec<String>,
+    /// The household (world site) it belongs to.
+    pub site: SiteId,
+    /// The world devices it covers.
+    pub devices: Vec<DeviceId>,
+    /// What linking it takes.
+    pub link: LinkStep,
 }
 
-/// Every vendor simulator on one clock.
+/// Every vendor simulator on one world.
 #[derive(Clone)]
 pub struct SimHost {
+    /// The simulated world.
+    pub world: World,
     /// Tesla's cloud.
-    pub tesla: TeslaSim,
+    pub tesla: oemgate_tesla::sim::TeslaSim,
+    /// Enphase's cloud.
+    pub enphase: oemgate_enphase::sim::EnphaseSim,
+    /// FusionSolar.
+    pub huawei: oemgate_huawei::sim::HuaweiSim,
+    /// SolarEdge's cloud.
+    pub solaredge: oemgate_solaredge::sim::SolarEdgeSim,
+    /// SMA's cloud.
+    pub sma: oemgate_sma::sim::SmaSim,
+    clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for SimHost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for SimHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimHost").finish_non_exhaustive()
     }
 }
 
 impl SimHost {
-    /// Simulators seeded with `seed`, reading time from `clock`.
-    pub fn new(seed: u64, clock: Arc<dyn Clock>) -> Self {
-        Self { tesla: TeslaSim::new(seed, clock) }
+    /// A world seeded with `seed` on `clock`, with every vendor simulator configured to accept
+    /// the applications configured in `config.vendors`.
+    pub fn new(config: &Config, seed: u64, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let world_config =
+            WorldConfig { faults: config.sim.faults.clone(), ..WorldConfig::default() };
+        // The world schedules the configured faults relative to its start.
+        let world = World::new(seed, Arc::clone(&clock), world_config);
+        let enphase_app = oemgate_enphase::sim::EnphaseApp {
+            api_key: config.vendors.enphase.api_key.clone(),
+            client_id: config.vendors.enphase.client_id.clone(),
+            client_secret: config.vendors.enphase.client_secret.clone(),
+            plan: config.vendors.enphase.plan.into(),
+        };
+        let enphase = oemgate_enphase::sim::EnphaseSim::with_config(
+            world.clone(),
+            oemgate_enphase::sim::EnphaseSimConfig {
+                app: enphase_app,
+                ..oemgate_enphase::sim::EnphaseSimConfig::default()
+            },
+        );
+        let sma = oemgate_sma::sim::SmaSim::with_config(
+            world.clone(),
+            oemgate_sma::sim::SmaSimConfig {
+                client_id: config.vendors.sma.client_id.clone(),
+                client_secret: config.vendors.sma.client_secret.clone(),
+                ..oemgate_sma::sim::SmaSimConfig::default()
+            },
+        );
+        Ok(Self {
+            tesla: oemgate_tesla::sim::TeslaSim::new(world.clone()),
+            enphase,
+            huawei: oemgate_huawei::sim::HuaweiSim::new(world.clone()),
+            solaredge: oemgate_solaredge::sim::SolarEdgeSim::new(world.clone()),
+            sma,
+            world,
+            clock,
+        })
     }
 
-    /// All simulators under their prefixes.
-    pub fn router(&self) -> Router {
-        Router::new().nest(TESLA_PREFIX, self.tesla.router())
+    /// All simulators under their prefixes, with request counting per prefix.
+    pub fn host(&self) -> anyhow::Result<oemgate_sim::SimHost> {
+        let mut host = oemgate_sim::SimHost::new(Arc::clone(&self.clock));
+        host.mount("/tesla", self.tesla.router())
+            .and_then(|h| h.mount("/enphase", self.enphase.router()))
+            .and_then(|h| h.mount("/huawei", self.huawei.router()))
+            .and_then(|h| h.mount("/solaredge", self.solaredge.router()))
+            .and_then(|h| h.mount("/sma", self.sma.router()))
+            .map_err(|e| anyhow::anyhow!("mounting simulators: {e}"))?;
+        Ok(host)
     }
 
-    /// Adds a synthetic fleet of `vehicles` cars, two per account, drawn from `seed`: a mix
-    /// of plugged-in, charging, idle and sleeping cars around Oslo.
-    pub fn populate(&self, vehicles: usize, seed: u64) -> Vec<SimAccount> {
-        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_f1ee7);
-        let mut accounts: Vec<SimAccount> = Vec::new();
-        const CAR_TYPES: [&str; 4] = ["modely", "model3", "models", "modelx"];
-        for i in 0..vehicles {
-            if i % 2 == 0 {
-                let (account_id, code) =
-                    self.tesla.add_account(&format!("driver{}@example.com", i / 2));
-                accounts.push(SimAccount {
-                    vendor: "TESLA",
-                    account_id,
-                    authorization_code: code,
-                    vins: Vec::new(),
-                });
-            }
-            let plugged_in = rng.random_bool(0.4);
-            let charging = plugged_in && rng.random_bool(0.5);
-            let power_state = if charging || rng.random_bool(0.7) {
-                PowerState::Online
-            } else {
-                PowerState::Asleep
-            };
-            let spec = VehicleSpec {
-                display_name: Some(format!("Car {}", i + 1)),
-                car_type: CAR_TYPES[i % CAR_TYPES.len()].to_string(),
-                model_year: 2019 + (i % 6) as u16,
-                battery_level: rng.random_range(15.0..90.0f64).round(),
-                charge_limit: [80.0, 90.0, 100.0][i % 3],
-                plugged_in,
-                charging,
-                power_state,
-                odometer_km: rng.random_range(2_000.0..120_000.0f64).round(),
-                latitude: 59.91 + rng.random_range(-0.1..0.1),
-                longitude: 10.75 + rng.random_range(-0.2..0.2),
-                ..VehicleSpec::default()
-            };
-            if let Some(account) = accounts.last_mut() {
-                let vin = self.tesla.add_vehicle(&account.account_id, spec);
-                account.vins.push(vin);
+    /// The router of all simulators (without request counting).
+    pub fn router(&self) -> anyhow::Result<Router> {
+        Ok(self.host()?.router())
+    }
+
+    /// Adds `households` synthetic homes drawn from `seed` (vehicles and Powerwalls from
+    /// Tesla; PV, batteries and meters from Enphase, FusionSolar, SolarEdge and SMA) and
+    /// creates one vendor account per household and vendor.
+    pub fn populate(&self, households: usize, seed: u64) -> anyhow::Result<Vec<SimAccount>> {
+        let weights = |list: &[(&str, f64)]| {
+            list.iter()
+                .map(|(vendor, weight)| VendorWeight {
+                    vendor: (*vendor).to_string(),
+                    weight: *weight,
+                })
+                .collect()
+        };
+        let spec = FleetSpec {
+            households,
+            battery_share: 0.5,
+            pv_share: 0.8,
+            meter_share: 0.6,
+            // Chargers and thermostats get their vendor simulators with their own issue.
+            charger_share: 0.0,
+            hvac_share: 0.0,
+            battery_vendors: weights(&[
+                ("tesla", 0.3),
+                ("enphase", 0.3),
+                ("huawei", 0.2),
+                ("solaredge", 0.1),
+                ("sma", 0.1),
+            ]),
+            inverter_vendors: weights(&[
+                ("enphase", 0.25),
+                ("huawei", 0.25),
+                ("solaredge", 0.25),
+                ("sma", 0.25),
+            ]),
+            meter_vendors: weights(&[
+                ("enphase", 0.25),
+                ("huawei", 0.25),
+                ("solaredge", 0.25),
+                ("sma", 0.25),
+            ]),
+            salt: seed,
+            ..FleetSpec::default()
+        };
+        let homes = oemgate_sim::fleet::generate(&self.world, &spec)
+            .context("generating the synthetic fleet")?;
+        let mut accounts = Vec::new();
+        for home in homes {
+            let site = home.site.clone();
+            for vendor in ["tesla", "enphase", "huawei", "solaredge", "sma"] {
+                let devices: Vec<DeviceId> = home
+                    .devices()
+                    .into_iter()
+                    .filter(|id| {
+                        self.world.device_info(id).is_some_and(|info| info.vendor == vendor)
+                    })
+                    .collect();
+                if devices.is_empty() {
+                    continue;
+                }
+                let sites = std::slice::from_ref(&site);
+                let (api_vendor, link) = match vendor {
+                    "tesla" => {
+                        let (_, code) = self
+                            .tesla
+                            .link(&devices)
+                            .map_err(|e| anyhow::anyhow!("linking Tesla devices: {e}"))?;
+                        (
+                            "TESLA",
+                            LinkStep::AuthorizationCode {
+                                code,
+                                redirect_uri: SIM_REDIRECT_URI.to_string(),
+                            },
+                        )
+                    }
+                    "enphase" => {
+                        let link = self.enphase.create_account(sites);
+                        (
+                            "ENPHASE",
+                            LinkStep::AuthorizationCode {
+                                code: link.code,
+                                redirect_uri: link.redirect_uri,
+                            },
+                        )
+                    }
+                    "huawei" => {
+                        let login = self.huawei.create_account(sites);
+                        (
+                            "HUAWEI",
+                            LinkStep::Login {
+                                user_name: login.user_name,
+                                password: login.system_code,
+                            },
+                        )
+                    }
+                    "solaredge" => (
+                        "SOLAREDGE",
+                        LinkStep::ApiKey(self.solaredge.create_account(sites).api_key),
+                    ),
+                    _ => {
+                        let link = self.sma.create_account(sites);
+                        (
+                            "SMA",
+                            LinkStep::AuthorizationCode {
+                                code: link.authorization_code,
+                                redirect_uri: link.redirect_uri,
+                            },
+                        )
+                    }
+                };
+                accounts.push(SimAccount { vendor: api_vendor, site: site.clone(), devices, link });
             }
         }
-        accounts
+        Ok(accounts)
     }
 
     /// Serves the simulators on `addr` until `shutdown`; returns the bound address.
@@ -116,11 +277,9 @@ impl SimHost {
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr().context("simulator listener has no address")?;
-        let app = self.router();
+        let host = self.host()?;
         let task = tokio::spawn(async move {
-            if let Err(err) =
-                axum::serve(listener, app).with_graceful_shutdown(shutdown.wait()).await
-            {
+            if let Err(err) = host.serve_with_shutdown(listener, shutdown.wait()).await {
                 tracing::error!(error = %err, "simulator server failed");
             }
         });
@@ -128,26 +287,30 @@ impl SimHost {
     }
 }
 
+/// The redirect URI the simulated Tesla accepts codes for.
+pub const SIM_REDIRECT_URI: &str = "http://127.0.0.1/oemgate/link/callback";
+
 /// `oemgate sim`: serves the simulators with the configured fleet until a signal, printing
-/// each account's authorization code so a gateway can link it.
+/// each account's linking step so a gateway can link it.
 pub async fn run(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> =
         Arc::new(oemgate_core::ScaledClock::new(chrono::Utc::now(), config.sim.speed));
-    let host = SimHost::new(config.sim.seed, clock);
-    let accounts = host.populate(config.sim.fleet, config.sim.seed);
+    let host = SimHost::new(&config, config.sim.seed, clock)?;
+    let accounts = host.populate(config.sim.fleet, config.sim.seed)?;
     let (trigger, shutdown) = crate::shutdown::channel();
     let (addr, task) = host.serve(listen.unwrap_or(config.sim.listen), shutdown).await?;
-    println!("vendor simulators on http://{addr}");
-    println!(
-        "  Tesla: http://{addr}{TESLA_PREFIX} (token endpoint {TESLA_PREFIX}/oauth2/v3/token)"
-    );
+    println!("vendor simulators on http://{addr}: /tesla /enphase /huawei /solaredge /sma");
     for account in &accounts {
+        let how = match &account.link {
+            LinkStep::AuthorizationCode { code, .. } => format!("authorization code {code}"),
+            LinkStep::Login { user_name, password } => format!("login {user_name} / {password}"),
+            LinkStep::ApiKey(key) => format!("api key {key}"),
+        };
         println!(
-            "  {} account {}: authorization code {} ({} vehicles)",
+            "  {:<9} household {}: {} devices, {how}",
             account.vendor,
-            account.account_id,
-            account.authorization_code,
-            account.vins.len()
+            account.site,
+            account.devices.len()
         );
     }
     crate::shutdown::os_signal().await;

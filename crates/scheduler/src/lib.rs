@@ -6,13 +6,19 @@
 //!   within the context's bound.
 //! - [`diff`]: pure functions over resource JSON: which fields changed between two snapshots,
 //!   and how a sleeping vehicle's partial read merges into its last known state.
+//! - [`breaker`]: the per-vendor circuit breaker (pure state machine).
+//! - [`limits`]: [`VendorGate`](limits::VendorGate), the declared vendor limits enforced before
+//!   a request goes out (rate per scope key, daily quota pace and count, concurrency, holds
+//!   after rate-limit answers, the breaker).
 //! - [`poller`]: the I/O edge. Claims due devices from the store's schedule, calls the
 //!   vendor adapter, stores the snapshot, appends change events and reschedules.
 //!
 //! The scheduler owns retries: adapters classify errors, the poller decides what to do
 //! (refresh credentials on `AuthExpired`, honour `retry_after`, back off after errors).
 
+pub mod breaker;
 pub mod diff;
+pub mod limits;
 pub mod planner;
 pub mod poller;
 

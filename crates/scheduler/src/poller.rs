@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
+use crate::breaker::BreakerConfig;
 use crate::diff::{merge_known, updated_fields};
+use crate::limits::{Admission, DeferReason, Ticket, VendorGate};
 use crate::planner::{Planner, PlannerConfig, detect_context};
 
 /// Errors of the poll loop itself (a failed vendor read is an outcome, not an error).
@@ -68,6 +70,11 @@ impl Adapters {
     pub fn vendors(&self) -> impl Iterator<Item = &str> {
         self.by_vendor.keys().map(String::as_str)
     }
+
+    /// Every adapter with its vendor name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<dyn VendorAdapter>)> {
+        self.by_vendor.iter().map(|(k, v)| (k.as_str(), v))
+    }
 }
 
 /// Settings of the poll loop.
@@ -89,6 +96,8 @@ pub struct PollerConfig {
     /// Clock time between ticks when nothing is due.
     #[serde(with = "oemgate_core::context::humanize")]
     pub tick: Duration,
+    /// The per-vendor circuit breaker.
+    pub breaker: BreakerConfig,
 }
 
 impl Default for PollerConfig {
@@ -100,6 +109,7 @@ impl Default for PollerConfig {
             lease: Duration::from_secs(120),
             startup_spread: Duration::from_secs(30),
             tick: Duration::from_secs(1),
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -117,6 +127,8 @@ pub struct PollerStats {
     pub changes: AtomicU64,
     /// Credential refreshes.
     pub credential_refreshes: AtomicU64,
+    /// Polls held back by a vendor limit or an open breaker.
+    pub deferrals: AtomicU64,
 }
 
 /// What one poll did.
@@ -138,6 +150,13 @@ pub enum PollOutcome {
         /// When it is retried.
         next_due: DateTime<Utc>,
     },
+    /// A vendor limit or the vendor's breaker held the poll back until `next_due`.
+    Deferred {
+        /// Which limit.
+        reason: DeferReason,
+        /// When it is tried again.
+        next_due: DateTime<Utc>,
+    },
     /// The device no longer exists; it was taken off the schedule.
     Missing,
 }
@@ -155,6 +174,7 @@ pub struct TickReport {
 pub struct Poller {
     store: Arc<dyn Store>,
     adapters: Adapters,
+    gates: HashMap<String, Arc<VendorGate>>,
     clock: Arc<dyn Clock>,
     planner: Planner,
     config: PollerConfig,
@@ -182,9 +202,18 @@ impl Poller {
         config: PollerConfig,
         seed: u64,
     ) -> Self {
+        let gates = adapters
+            .iter()
+            .map(|(vendor, adapter)| {
+                let gate =
+                    VendorGate::new(vendor, adapter.limits(), config.breaker, Arc::clone(&clock));
+                (vendor.to_string(), Arc::new(gate))
+            })
+            .collect();
         Self {
             store,
             adapters,
+            gates,
             clock,
             planner: Planner::new(config.planner),
             config,
@@ -219,6 +248,10 @@ impl Poller {
         let lease_until =
             now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
         let claimed = self.store.claim_due(now, self.config.batch_size, lease_until).await?;
+        for (_, due) in &claimed {
+            let lag = (now - *due).to_std().unwrap_or_default();
+            metrics::histogram!("oemgate_schedule_lag_seconds").record(lag.as_secs_f64());
+        }
         let outcomes: Vec<_> = futures::stream::iter(claimed)
             .map(|(id, _)| async move { self.poll_device(&id).await })
             .buffer_unordered(self.config.max_in_flight.max(1))
@@ -273,10 +306,24 @@ impl Poller {
             return Ok(PollOutcome::Missing);
         };
         let result = self.read(&record).await;
-        match result {
-            Ok(observation) => self.store_observation(&record, observation).await,
-            Err(err) => self.handle_failure(&record, err).await,
+        let outcome = match result {
+            Ok(observation) => self.store_observation(&record, observation).await?,
+            Err(err) => self.handle_failure(&record, err).await?,
+        };
+        let label = match &outcome {
+            PollOutcome::Stored { changed, .. } if changed.is_empty() => "unchanged",
+            PollOutcome::Stored { .. } => "changed",
+            PollOutcome::Failed { kind, .. } => kind.as_str(),
+            PollOutcome::Deferred { reason, .. } => reason.as_str(),
+            PollOutcome::Missing => "missing",
+        };
+        metrics::counter!("oemgate_polls_total", "vendor" => record.vendor.clone(), "outcome" => label)
+            .increment(1);
+        if let Some(gate) = self.gates.get(&record.vendor) {
+            metrics::gauge!("oemgate_breaker_state", "vendor" => record.vendor.clone())
+                .set(gate.breaker_state().gauge() as f64);
         }
+        Ok(outcome)
     }
 
     async fn read(&self, record: &DeviceRecord) -> Result<Observation, ReadError> {
@@ -294,24 +341,89 @@ impl Poller {
                 format!("account {} is not linked", record.account_id),
             ))
         })?;
-        match adapter.poll(&account.account, &record.device).await {
-            Ok(observation) => {
-                self.count_requests(observation.requests);
-                Ok(observation)
-            }
+        let gate = self.gate(&record.vendor)?;
+        let limits = gate.limits();
+        let device = &record.device;
+        let site = device.site_id.as_deref();
+        let rate_key =
+            VendorGate::scope_key(limits.rate_scope, &record.account_id, site, &device.id);
+        let quota_key = limits.daily_quota.map_or_else(
+            || rate_key.clone(),
+            |q| VendorGate::scope_key(q.per, &record.account_id, site, &device.id),
+        );
+        let cost = adapter.poll_cost(device.device_type);
+        let ticket = self.admit(&gate, &rate_key, &quota_key, cost)?;
+        let first = adapter.poll(&account.account, device).await;
+        self.settle(&gate, &rate_key, ticket, &first);
+        match first {
+            Ok(observation) => Ok(observation),
             Err(err) if err.kind() == ErrorKind::AuthExpired => {
-                self.count_requests(1);
                 let refreshed =
                     self.refresh(adapter.as_ref(), &account.account, account.version).await?;
-                let observation = adapter.poll(&refreshed, &record.device).await?;
-                self.count_requests(observation.requests);
-                Ok(observation)
+                let ticket = self.admit(&gate, &rate_key, &quota_key, cost)?;
+                let second = adapter.poll(&refreshed, device).await;
+                self.settle(&gate, &rate_key, ticket, &second);
+                Ok(second?)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn gate(&self, vendor: &str) -> Result<Arc<VendorGate>, ReadError> {
+        self.gates.get(vendor).cloned().ok_or_else(|| {
+            ReadError::Adapter(AdapterError::new(
+                ErrorKind::Unsupported,
+                "GATEWAY",
+                format!("no adapter registered for vendor {vendor}"),
+            ))
+        })
+    }
+
+    fn admit(
+        &self,
+        gate: &VendorGate,
+        rate_key: &str,
+        quota_key: &str,
+        cost: u32,
+    ) -> Result<Ticket, ReadError> {
+        match gate.admit(rate_key, quota_key, cost) {
+            Admission::Go(ticket) => Ok(ticket),
+            Admission::Defer { until, reason } => Err(ReadError::Deferred { until, reason }),
+        }
+    }
+
+    /// Counts the requests a call made and tells the gate how it went.
+    fn settle(
+        &self,
+        gate: &VendorGate,
+        rate_key: &str,
+        ticket: Ticket,
+        result: &Result<Observation, AdapterError>,
+    ) {
+        let vendor = gate.vendor().to_string();
+        let requests = match result {
+            Ok(observation) => {
+                gate.record(rate_key, None);
+                observation.requests
             }
             Err(err) => {
-                self.count_requests(1);
-                Err(err.into())
+                if err.kind() == ErrorKind::RateLimited {
+                    metrics::counter!("oemgate_vendor_rate_limited_total", "vendor" => vendor.clone())
+                        .increment(1);
+                }
+                gate.record(rate_key, Some((err.kind(), err.retry_after())));
+                1
             }
-        }
+        };
+        self.count_requests(requests);
+        metrics::counter!("oemgate_vendor_requests_total", "vendor" => vendor)
+            .increment(u64::from(requests));
+        drop(ticket);
+    }
+
+    /// The gate of a vendor, for metrics and health.
+    pub fn vendor_gate(&self, vendor: &str) -> Option<Arc<VendorGate>> {
+        self.gates.get(vendor).cloned()
     }
 
     /// Refreshes an account's credentials and stores them with a compare-and-set, so that
@@ -398,6 +510,13 @@ impl Poller {
             Err(err) => return Err(err.into()),
         }
         let context = detect_context(&observation);
+        if let Some(prev) = &previous {
+            // How old the stored data was when this read replaced it: the freshness the API
+            // served, per context.
+            let age = (observation.observed_at - prev.observed_at).to_std().unwrap_or_default();
+            metrics::histogram!("oemgate_data_age_seconds", "context" => context.as_str())
+                .record(age.as_secs_f64());
+        }
         let next_due = self.planner.next_due(self.clock.now(), context, self.jitter());
         self.store.schedule(&record.device.id, next_due).await?;
         Ok(PollOutcome::Stored { changed, context, next_due })
@@ -410,6 +529,16 @@ impl Poller {
     ) -> Result<PollOutcome, SchedulerError> {
         let err = match err {
             ReadError::Store(err) => return Err(err.into()),
+            ReadError::Deferred { until, reason } => {
+                self.stats.deferrals.fetch_add(1, Ordering::Relaxed);
+                // Spread deferred devices over a few seconds so they do not all return at
+                // the same instant and get deferred again together.
+                let spread = chrono::Duration::milliseconds((self.jitter() * 5000.0) as i64);
+                let next_due = until.max(self.clock.now()) + spread;
+                debug!(device = %record.device.id, reason = reason.as_str(), %next_due, "poll deferred");
+                self.store.schedule(&record.device.id, next_due).await?;
+                return Ok(PollOutcome::Deferred { reason, next_due });
+            }
             ReadError::Adapter(err) => err,
         };
         self.stats.polls_failed.fetch_add(1, Ordering::Relaxed);
@@ -435,6 +564,7 @@ impl Poller {
 enum ReadError {
     Adapter(AdapterError),
     Store(StoreError),
+    Deferred { until: DateTime<Utc>, reason: DeferReason },
 }
 
 impl From<AdapterError> for ReadError {

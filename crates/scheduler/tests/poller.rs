@@ -13,6 +13,7 @@ use oemgate_core::{
     DeviceState, DiscoveredDevice, ErrorKind, ManualClock, Observation, PollContext, QuotaScope,
     Vehicle, VehicleApi, VendorAdapter, VendorInfo, VendorLimits, VendorType,
 };
+use oemgate_scheduler::limits::DeferReason;
 use oemgate_scheduler::{Adapters, PollOutcome, Poller, PollerConfig};
 use oemgate_store::{
     AccountStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, ScheduleStore, Store,
@@ -225,6 +226,16 @@ async fn retry_after_is_honoured_and_failures_back_off() {
     assert_eq!(next_due, f.clock.now() + chrono::Duration::seconds(900));
     assert!(f.store.get_snapshot("dev-1").await.unwrap().is_none());
 
+    // Until the vendor's retry_after has passed, the account is held: no request goes out.
+    let reads_before = f.adapter.tokens_seen.lock().unwrap().len();
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    assert!(
+        matches!(outcome, PollOutcome::Deferred { reason: DeferReason::VendorHold, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(f.adapter.tokens_seen.lock().unwrap().len(), reads_before);
+    f.clock.advance(Duration::from_secs(900));
+
     // Transient failures back off further each time.
     let mut last = chrono::Duration::zero();
     for _ in 0..4 {
@@ -279,4 +290,34 @@ async fn claimed_devices_are_leased_and_missing_devices_leave_the_schedule() {
     f.clock.advance(Duration::from_secs(3600));
     push(&f, Ok(observation(&f.clock, false, |_| {})));
     assert_eq!(f.poller.tick().await.unwrap().polled, 1);
+}
+
+#[tokio::test]
+async fn an_outage_costs_one_request_per_probe_interval() {
+    let f = fixture().await;
+    // 30 minutes of 503s, polled as often as the poller likes.
+    let start = f.clock.now();
+    for _ in 0..400 {
+        push(&f, Err(AdapterError::new(ErrorKind::Transient, "FAKE", "503")));
+    }
+    let mut requests_at = Vec::new();
+    while f.clock.now() < start + chrono::Duration::minutes(30) {
+        let before = f.adapter.tokens_seen.lock().unwrap().len();
+        f.poller.poll_device("dev-1").await.unwrap();
+        if f.adapter.tokens_seen.lock().unwrap().len() > before {
+            requests_at.push(f.clock.now());
+        }
+        f.clock.advance(Duration::from_secs(5));
+    }
+    // The breaker opens after 5 failures, then probes once a minute.
+    assert!(requests_at.len() <= 5 + 30, "{} requests", requests_at.len());
+    for pair in requests_at[5..].windows(2) {
+        assert!(pair[1] - pair[0] >= chrono::Duration::seconds(60), "{pair:?}");
+    }
+    // The outage ends: the next probe succeeds and polling resumes.
+    f.adapter.reads.lock().unwrap().clear();
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    f.clock.advance(Duration::from_secs(60));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    assert!(matches!(outcome, PollOutcome::Stored { .. }), "{outcome:?}");
 }

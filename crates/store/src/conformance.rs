@@ -30,6 +30,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     delete_device(store).await;
     actions(store).await;
     schedule(store).await;
+    hints(store).await;
     clients_and_tokens(store).await;
     accounts(store).await;
     events(store).await;
@@ -425,6 +426,23 @@ pub async fn actions(store: &dyn Store) {
 }
 
 /// Due times, moving only earlier, claims with leases, and removal.
+/// Refresh hints: the first is taken, repeats within the interval are not, and one after
+/// the interval is taken again; devices are independent.
+pub async fn hints(store: &dyn Store) {
+    let run = Run::new();
+    let base = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("valid date");
+    let interval = std::time::Duration::from_secs(30);
+    let (d1, d2) = (run.id("h1"), run.id("h2"));
+    assert!(store.take_hint(&d1, base, interval).await.expect("hint"));
+    assert!(!store.take_hint(&d1, base + Duration::seconds(10), interval).await.expect("hint"));
+    assert!(
+        !store.take_hint(&d1, base + Duration::milliseconds(29_999), interval).await.expect("hint")
+    );
+    assert!(store.take_hint(&d2, base + Duration::seconds(10), interval).await.expect("hint"));
+    assert!(store.take_hint(&d1, base + Duration::seconds(30), interval).await.expect("hint"));
+    assert!(!store.take_hint(&d1, base + Duration::seconds(31), interval).await.expect("hint"));
+}
+
 pub async fn schedule(store: &dyn Store) {
     let run = Run::new();
     // Due times in 1971, so no real schedule entry is ever due at these `now` values.

@@ -38,6 +38,8 @@ struct Inner {
     /// Due time (epoch ms) by device, and the same pairs ordered by time for claims.
     due: HashMap<String, i64>,
     queue: BTreeSet<(i64, String)>,
+    /// Time (epoch ms) of the last refresh hint taken per device.
+    hints: HashMap<String, i64>,
     clients: HashMap<String, ApiClient>,
     tokens: HashMap<String, AccessToken>,
     accounts: BTreeMap<String, AccountRecord>,
@@ -307,6 +309,24 @@ impl ScheduleStore for MemoryStore {
 
     async fn schedule_len(&self) -> StoreResult<usize> {
         Ok(self.lock().due.len())
+    }
+
+    async fn take_hint(
+        &self,
+        device_id: &str,
+        now: DateTime<Utc>,
+        min_interval: std::time::Duration,
+    ) -> StoreResult<bool> {
+        let now_ms = now.timestamp_millis();
+        let interval_ms = i64::try_from(min_interval.as_millis()).unwrap_or(i64::MAX);
+        let mut inner = self.lock();
+        match inner.hints.get(device_id) {
+            Some(last) if now_ms.saturating_sub(*last) < interval_ms => Ok(false),
+            _ => {
+                inner.hints.insert(device_id.to_string(), now_ms);
+                Ok(true)
+            }
+        }
     }
 }
 

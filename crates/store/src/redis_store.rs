@@ -364,6 +364,10 @@ impl Keys {
         format!("{}:client:{id}", self.tag)
     }
 
+    fn hint(&self, device_id: &str) -> String {
+        format!("{}:hint:{device_id}", self.tag)
+    }
+
     fn token(&self, hash: &str) -> String {
         format!("{}:token:{hash}", self.tag)
     }
@@ -631,6 +635,21 @@ impl ScheduleStore for RedisStore {
 
     async fn schedule_len(&self) -> StoreResult<usize> {
         self.query("ZCARD", redis::cmd("ZCARD").arg(self.keys.schedule())).await
+    }
+
+    async fn take_hint(
+        &self,
+        device_id: &str,
+        now: DateTime<Utc>,
+        min_interval: std::time::Duration,
+    ) -> StoreResult<bool> {
+        let interval_ms = u64::try_from(min_interval.as_millis()).unwrap_or(u64::MAX);
+        // Keep the marker for a day of real time at most; it only matters within the interval.
+        let ttl_ms = interval_ms.clamp(1, 86_400_000);
+        let mut invocation = self.scripts.take_hint.prepare_invoke();
+        invocation.key(self.keys.hint(device_id)).arg(to_millis(now)).arg(interval_ms).arg(ttl_ms);
+        let taken: i64 = self.invoke("take_hint", invocation).await?;
+        Ok(taken == 1)
     }
 }
 

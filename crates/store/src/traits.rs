@@ -191,6 +191,15 @@ pub trait ScheduleStore: Send + Sync {
     async fn unschedule(&self, device_id: &str) -> StoreResult<()>;
     /// How many devices are scheduled.
     async fn schedule_len(&self) -> StoreResult<usize>;
+    /// Records a refresh hint for a device at `now` and says whether it may bring a poll
+    /// forward: true unless a hint was already taken less than `min_interval` before `now`.
+    /// Shared by all instances, so a burst of hints through any of them yields one poll.
+    async fn take_hint(
+        &self,
+        device_id: &str,
+        now: DateTime<Utc>,
+        min_interval: std::time::Duration,
+    ) -> StoreResult<bool>;
 }
 
 /// An API client (OAuth2 client credentials).

@@ -153,6 +153,18 @@ for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], ARGV[3], due[i]) end
 return due
 "#;
 
+/// Takes a refresh hint unless one was taken less than the interval ago. Times are the
+/// caller's clock (which may run faster than Redis's), so the comparison happens here; the
+/// key's TTL only garbage-collects it.
+///
+/// KEYS: hint. ARGV: now (epoch ms), min interval (ms), TTL (ms). Returns 1 when taken.
+const TAKE_HINT: &str = r#"
+local last = redis.call('GET', KEYS[1])
+if last and (tonumber(ARGV[1]) - tonumber(last)) < tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"#;
+
 /// The loaded scripts; `Script` sends EVALSHA and loads the body once on NOSCRIPT.
 pub(super) struct Scripts {
     pub(super) put_device: Script,
@@ -161,6 +173,7 @@ pub(super) struct Scripts {
     pub(super) put_versioned: Script,
     pub(super) schedule_earlier: Script,
     pub(super) claim_due: Script,
+    pub(super) take_hint: Script,
 }
 
 impl Scripts {
@@ -173,6 +186,7 @@ impl Scripts {
             put_versioned: with_prelude(PUT_VERSIONED),
             schedule_earlier: Script::new(SCHEDULE_EARLIER),
             claim_due: Script::new(CLAIM_DUE),
+            take_hint: Script::new(TAKE_HINT),
         }
     }
 }

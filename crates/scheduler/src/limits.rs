@@ -1,0 +1,486 @@
+//! Vendor limits, enforced before a request goes out.
+//!
+//! One [`VendorGate`] per vendor holds:
+//! - a GCRA rate limiter (governor) per scope key (the vendor account, API key or site the
+//!   vendor counts against, never a device), with the vendor's per-minute rate and burst;
+//! - a daily budget per scope key: a second GCRA that paces the daily quota evenly over the day
+//!   (with an hour's worth of burst), plus a hard count per UTC day;
+//! - a concurrency cap per scope key;
+//! - a hold per scope key after a rate-limit answer, until the vendor's `retry_after`;
+//! - the vendor's circuit breaker.
+//!
+//! Time comes from the oemgate [`Clock`], so simulations at any speed and manual clocks in
+//! tests see the same limits the real clock would.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::ops::Add;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use governor::clock::Reference;
+use governor::nanos::Nanos;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use oemgate_core::{Clock, ErrorKind, QuotaScope, VendorLimits};
+
+use crate::breaker::{Breaker, BreakerConfig, BreakerState, Permit};
+
+/// Nanoseconds since the Unix epoch on the oemgate clock: governor's notion of an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClockInstant(u64);
+
+impl Add<Nanos> for ClockInstant {
+    type Output = Self;
+    fn add(self, other: Nanos) -> Self {
+        Self(self.0.saturating_add(other.as_u64()))
+    }
+}
+
+impl Reference for ClockInstant {
+    fn duration_since(&self, earlier: Self) -> Nanos {
+        Nanos::from(self.0.saturating_sub(earlier.0))
+    }
+    fn saturating_sub(&self, duration: Nanos) -> Self {
+        Self(self.0.saturating_sub(duration.as_u64()))
+    }
+}
+
+impl ClockInstant {
+    fn of(t: DateTime<Utc>) -> Self {
+        Self(t.timestamp_nanos_opt().map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+    fn to_datetime(self) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp_nanos(i64::try_from(self.0).unwrap_or(i64::MAX))
+    }
+}
+
+/// The oemgate clock as a governor clock.
+#[derive(Clone, Debug)]
+pub struct GovernorClock(pub Arc<dyn Clock>);
+
+impl governor::clock::Clock for GovernorClock {
+    type Instant = ClockInstant;
+    fn now(&self) -> ClockInstant {
+        ClockInstant::of(self.0.now())
+    }
+}
+
+type KeyedLimiter = RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    GovernorClock,
+    governor::middleware::NoOpMiddleware<ClockInstant>,
+>;
+
+/// Why a request was held back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeferReason {
+    /// The per-minute rate of the scope key is used up.
+    RateLimit,
+    /// The daily quota's pace or count is used up.
+    DailyQuota,
+    /// The scope key has its maximum of requests in flight.
+    Concurrency,
+    /// The vendor asked us to wait (`retry_after`).
+    VendorHold,
+    /// The vendor's breaker is open.
+    BreakerOpen,
+}
+
+impl DeferReason {
+    /// A label for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeferReason::RateLimit => "rate_limit",
+            DeferReason::DailyQuota => "daily_quota",
+            DeferReason::Concurrency => "concurrency",
+            DeferReason::VendorHold => "vendor_hold",
+            DeferReason::BreakerOpen => "breaker_open",
+        }
+    }
+}
+
+/// The gate's answer.
+#[derive(Debug)]
+pub enum Admission {
+    /// Send the request; drop the ticket when it is done.
+    Go(Ticket),
+    /// Do not send before `until`.
+    Defer {
+        /// The earliest time worth trying again.
+        until: DateTime<Utc>,
+        /// Why.
+        reason: DeferReason,
+    },
+}
+
+/// A request in flight; releases its concurrency slot when dropped.
+#[derive(Debug)]
+pub struct Ticket {
+    gate: Arc<GateState>,
+    key: String,
+    /// This request is the breaker's half-open probe.
+    pub probe: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut inflight = self.gate.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = inflight.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                inflight.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct GateState {
+    inflight: Mutex<HashMap<String, u32>>,
+}
+
+struct DailyCount {
+    day: chrono::NaiveDate,
+    used: u32,
+}
+
+/// The limits of one vendor.
+pub struct VendorGate {
+    vendor: String,
+    limits: VendorLimits,
+    clock: Arc<dyn Clock>,
+    rate: Option<KeyedLimiter>,
+    daily_pace: Option<KeyedLimiter>,
+    daily_count: Mutex<HashMap<String, DailyCount>>,
+    holds: Mutex<HashMap<String, DateTime<Utc>>>,
+    breaker: Mutex<Breaker>,
+    state: Arc<GateState>,
+}
+
+impl std::fmt::Debug for VendorGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VendorGate")
+            .field("vendor", &self.vendor)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl VendorGate {
+    /// A gate for `vendor` with its declared `limits`.
+    pub fn new(
+        vendor: &str,
+        limits: VendorLimits,
+        breaker: BreakerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let governor_clock = GovernorClock(Arc::clone(&clock));
+        let rate = NonZeroU32::new(limits.requests_per_minute).map(|rpm| {
+            let burst = NonZeroU32::new(limits.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+            let quota = Quota::per_minute(rpm).allow_burst(burst);
+            RateLimiter::new(quota, DefaultKeyedStateStore::default(), governor_clock.clone())
+        });
+        let daily_pace = limits.daily_quota.and_then(|q| {
+            let per_day = NonZeroU32::new(q.requests)?;
+            let period = Duration::from_secs(86_400).checked_div(per_day.get())?;
+            // Up to an hour's share may be spent at once, so a refresh hint or a burst of
+            // changes does not wait for the pace.
+            let burst = NonZeroU32::new((per_day.get() / 24).max(1)).unwrap_or(NonZeroU32::MIN);
+            Quota::with_period(period).map(|quota| {
+                RateLimiter::new(
+                    quota.allow_burst(burst),
+                    DefaultKeyedStateStore::default(),
+                    governor_clock.clone(),
+                )
+            })
+        });
+        Self {
+            vendor: vendor.to_string(),
+            limits,
+            clock,
+            rate,
+            daily_pace,
+            daily_count: Mutex::new(HashMap::new()),
+            holds: Mutex::new(HashMap::new()),
+            breaker: Mutex::new(Breaker::new(breaker)),
+            state: Arc::new(GateState { inflight: Mutex::new(HashMap::new()) }),
+        }
+    }
+
+    /// The vendor.
+    pub fn vendor(&self) -> &str {
+        &self.vendor
+    }
+
+    /// The declared limits.
+    pub fn limits(&self) -> &VendorLimits {
+        &self.limits
+    }
+
+    /// The key the vendor counts a request against.
+    pub fn scope_key(
+        scope: QuotaScope,
+        account_id: &str,
+        site_id: Option<&str>,
+        device_id: &str,
+    ) -> String {
+        match scope {
+            QuotaScope::Key => "key".to_string(),
+            QuotaScope::Account => format!("account:{account_id}"),
+            QuotaScope::Site => format!("site:{}", site_id.unwrap_or(account_id)),
+            QuotaScope::Device => format!("device:{device_id}"),
+        }
+    }
+
+    /// The breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.lock().unwrap_or_else(|e| e.into_inner()).state()
+    }
+
+    /// Asks to send `cost` requests against `rate_key` (per-minute scope) and `quota_key`
+    /// (daily-quota scope).
+    pub fn admit(&self, rate_key: &str, quota_key: &str, cost: u32) -> Admission {
+        let now = self.clock.now();
+        let cost = NonZeroU32::new(cost.max(1)).unwrap_or(NonZeroU32::MIN);
+        let hold = self.holds.lock().unwrap_or_else(|e| e.into_inner()).get(rate_key).copied();
+        if let Some(until) = hold
+            && until > now
+        {
+            return Admission::Defer { until, reason: DeferReason::VendorHold };
+        }
+        {
+            let inflight = self.state.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            if inflight.get(rate_key).copied().unwrap_or(0) >= self.limits.max_concurrent.max(1) {
+                return Admission::Defer {
+                    until: now + chrono::Duration::seconds(1),
+                    reason: DeferReason::Concurrency,
+                };
+            }
+        }
+        if let Some(quota) = self.limits.daily_quota {
+            let counts = self.daily_count.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(count) = counts.get(quota_key).filter(|c| c.day == now.date_naive())
+                && count.used.saturating_add(cost.get()) > quota.requests
+            {
+                return Admission::Defer {
+                    until: next_midnight(now),
+                    reason: DeferReason::DailyQuota,
+                };
+            }
+        }
+        // Order matters: the breaker first (during an outage nothing else is spent), then the
+        // per-minute rate, then the daily pace. A refusal consumes nothing; a pass is spent,
+        // so a later refusal can waste a little per-minute budget but never exceed a limit,
+        // and the scarcer daily quota is spent last.
+        let probe = match self.breaker.lock().unwrap_or_else(|e| e.into_inner()).permit(now) {
+            Permit::Go => false,
+            Permit::Probe => true,
+            Permit::NotBefore(until) => {
+                return Admission::Defer { until, reason: DeferReason::BreakerOpen };
+            }
+        };
+        if let Some(rate) = &self.rate {
+            // More than the burst at once can never pass (Err): let such a request through
+            // rather than starve it; adapters declare bursts above their per-poll cost.
+            if let Ok(Err(not_until)) = rate.check_key_n(&rate_key.to_string(), cost) {
+                return Admission::Defer {
+                    until: not_until.earliest_possible().to_datetime(),
+                    reason: DeferReason::RateLimit,
+                };
+            }
+        }
+        if let Some(pace) = &self.daily_pace
+            && let Ok(Err(not_until)) = pace.check_key_n(&quota_key.to_string(), cost)
+        {
+            return Admission::Defer {
+                until: not_until.earliest_possible().to_datetime(),
+                reason: DeferReason::DailyQuota,
+            };
+        }
+        if self.limits.daily_quota.is_some() {
+            let mut counts = self.daily_count.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = counts
+                .entry(quota_key.to_string())
+                .or_insert(DailyCount { day: now.date_naive(), used: 0 });
+            if entry.day != now.date_naive() {
+                *entry = DailyCount { day: now.date_naive(), used: 0 };
+            }
+            entry.used = entry.used.saturating_add(cost.get());
+        }
+        *self
+            .state
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(rate_key.to_string())
+            .or_insert(0) += 1;
+        Admission::Go(Ticket { gate: Arc::clone(&self.state), key: rate_key.to_string(), probe })
+    }
+
+    /// Records how a request went: feeds the breaker and, for a rate-limit answer, holds the
+    /// scope key until the vendor's `retry_after` (or a minute when it did not say).
+    pub fn record(&self, rate_key: &str, outcome: Option<(ErrorKind, Option<Duration>)>) {
+        let now = self.clock.now();
+        self.breaker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(now, outcome.map(|(kind, _)| kind));
+        if let Some((ErrorKind::RateLimited, retry_after)) = outcome {
+            let hold = retry_after.unwrap_or(Duration::from_secs(60));
+            let until = now + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::MAX);
+            let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = holds.entry(rate_key.to_string()).or_insert(until);
+            *entry = (*entry).max(until);
+        }
+    }
+
+    /// Requests counted against a daily quota key today.
+    pub fn used_today(&self, quota_key: &str) -> u32 {
+        let now = self.clock.now();
+        self.daily_count
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(quota_key)
+            .filter(|c| c.day == now.date_naive())
+            .map_or(0, |c| c.used)
+    }
+}
+
+fn next_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
+    tomorrow.and_hms_opt(0, 0, 0).map_or(now + chrono::Duration::days(1), |t| t.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oemgate_core::{DailyQuota, ManualClock};
+    use proptest::prelude::*;
+
+    fn start() -> DateTime<Utc> {
+        "2026-05-04T10:00:00Z".parse().unwrap()
+    }
+
+    fn limits(rpm: u32, burst: u32, daily: Option<u32>, concurrent: u32) -> VendorLimits {
+        VendorLimits {
+            requests_per_minute: rpm,
+            burst,
+            rate_scope: QuotaScope::Account,
+            daily_quota: daily.map(|requests| DailyQuota { requests, per: QuotaScope::Site }),
+            max_concurrent: concurrent,
+            pricing: None,
+        }
+    }
+
+    fn gate(l: VendorLimits) -> (VendorGate, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(start()));
+        (VendorGate::new("X", l, BreakerConfig::default(), clock.clone()), clock)
+    }
+
+    fn go(a: Admission) -> Ticket {
+        match a {
+            Admission::Go(t) => t,
+            other => panic!("expected Go, got {other:?}"),
+        }
+    }
+
+    fn deferred(a: Admission) -> (DateTime<Utc>, DeferReason) {
+        match a {
+            Admission::Defer { until, reason } => (until, reason),
+            Admission::Go(_) => panic!("expected Defer"),
+        }
+    }
+
+    #[test]
+    fn burst_then_rate() {
+        let (gate, clock) = gate(limits(60, 10, None, 100));
+        for _ in 0..10 {
+            drop(go(gate.admit("a", "a", 1)));
+        }
+        let (until, reason) = deferred(gate.admit("a", "a", 1));
+        assert_eq!(reason, DeferReason::RateLimit);
+        assert_eq!(until, start() + chrono::Duration::seconds(1));
+        // Another account has its own budget.
+        drop(go(gate.admit("b", "b", 1)));
+        clock.advance(Duration::from_secs(1));
+        drop(go(gate.admit("a", "a", 1)));
+    }
+
+    #[test]
+    fn daily_quota_is_paced_and_capped() {
+        let (gate, clock) = gate(limits(1000, 100, Some(240), 100));
+        // 240 a day: one per 6 minutes, ten at once.
+        for _ in 0..10 {
+            drop(go(gate.admit("a", "site1", 1)));
+        }
+        let (until, reason) = deferred(gate.admit("a", "site1", 1));
+        assert_eq!(reason, DeferReason::DailyQuota);
+        assert_eq!(until, start() + chrono::Duration::minutes(6));
+        let mut sent = 10;
+        for _ in 0..(14 * 60 - 1) {
+            clock.advance(Duration::from_secs(60));
+            if let Admission::Go(_) = gate.admit("a", "site1", 1) {
+                sent += 1;
+            }
+        }
+        // 10:00 to midnight: never more than the quota, and the pace allowed what it promised.
+        assert!(sent <= 240, "{sent}");
+        assert!(sent >= 140, "{sent}");
+        assert_eq!(gate.used_today("site1"), sent);
+    }
+
+    #[test]
+    fn concurrency_cap_releases_on_drop() {
+        let (gate, _) = gate(limits(600, 100, None, 2));
+        let a = go(gate.admit("a", "a", 1));
+        let _b = go(gate.admit("a", "a", 1));
+        assert_eq!(deferred(gate.admit("a", "a", 1)).1, DeferReason::Concurrency);
+        drop(a);
+        drop(go(gate.admit("a", "a", 1)));
+    }
+
+    #[test]
+    fn retry_after_holds_the_key_and_breaker_opens_on_server_errors() {
+        let (gate, clock) = gate(limits(600, 100, None, 10));
+        gate.record("a", Some((ErrorKind::RateLimited, Some(Duration::from_secs(600)))));
+        let (until, reason) = deferred(gate.admit("a", "a", 1));
+        assert_eq!(
+            (until, reason),
+            (start() + chrono::Duration::seconds(600), DeferReason::VendorHold)
+        );
+        drop(go(gate.admit("b", "b", 1)));
+        for _ in 0..5 {
+            gate.record("b", Some((ErrorKind::Transient, None)));
+        }
+        assert_eq!(gate.breaker_state(), BreakerState::Open);
+        assert_eq!(deferred(gate.admit("b", "b", 1)).1, DeferReason::BreakerOpen);
+        clock.advance(Duration::from_secs(60));
+        let probe = go(gate.admit("b", "b", 1));
+        assert!(probe.probe);
+        gate.record("b", None);
+        assert_eq!(gate.breaker_state(), BreakerState::Closed);
+    }
+
+    proptest! {
+        /// Whatever the pattern of attempts, no 60-second window sees more than
+        /// burst + rate admissions for one key.
+        #[test]
+        fn never_exceeds_the_declared_rate(gaps in prop::collection::vec(0u64..4000, 1..400)) {
+            let (gate, clock) = gate(limits(30, 5, None, 1000));
+            let mut admitted: Vec<DateTime<Utc>> = Vec::new();
+            for gap in gaps {
+                clock.advance(Duration::from_millis(gap));
+                if let Admission::Go(_) = gate.admit("k", "k", 1) {
+                    admitted.push(clock.now());
+                }
+            }
+            for (i, t) in admitted.iter().enumerate() {
+                let window = admitted[i..].iter().take_while(|u| **u - *t < chrono::Duration::seconds(60)).count();
+                prop_assert!(window <= 5 + 30, "{window} in a minute");
+            }
+        }
+    }
+}
