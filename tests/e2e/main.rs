@@ -2,5 +2,6 @@
 //! process, talking HTTP over loopback. One test binary; one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actions;
 mod demo;
 mod support;

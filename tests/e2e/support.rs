@@ -10,6 +10,15 @@ use serde_json::Value;
 
 /// A demo on loopback with free ports, a manual clock and hand-driven polling.
 pub async fn demo(fleet: usize, store: Option<Arc<dyn Store>>) -> (Demo, Arc<ManualClock>) {
+    demo_with(Config::defaults().unwrap(), fleet, store).await
+}
+
+/// Like [`demo`] with a configuration of the caller's.
+pub async fn demo_with(
+    config: Config,
+    fleet: usize,
+    store: Option<Arc<dyn Store>>,
+) -> (Demo, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new("2026-06-01T07:00:00Z".parse().unwrap()));
     let options = DemoOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -22,7 +31,7 @@ pub async fn demo(fleet: usize, store: Option<Arc<dyn Store>>) -> (Demo, Arc<Man
         headless: true,
     };
     let parts = DemoParts { clock: Some(clock.clone()), store, manual_polling: true };
-    let demo = Demo::start_with(Config::defaults().unwrap(), options, parts).await.unwrap();
+    let demo = Demo::start_with(config, options, parts).await.unwrap();
     (demo, clock)
 }
 

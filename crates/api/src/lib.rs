@@ -7,9 +7,12 @@
 //! - [`version`]: the `Enode-Version` header (request override, response echo).
 //! - [`pagination`]: `after` / `before` / `pageSize` query parameters and the list envelope.
 //! - [`devices`]: device resources read from the store's snapshots (a GET never calls a vendor).
+//! - [`actions`]: creating, reading and cancelling actions through the executor (charging,
+//!   max current, battery operation mode, HVAC holds).
 //! - [`health`]: the readiness check, `GET /health/ready`, and `GET /metrics`.
 //!
 //! Every handler reads through `Arc<dyn Store>`; nothing here knows which backend is in use.
+//! Actions go through [`oemgate_executor::Executor`], which knows no vendor either.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +22,7 @@ use axum::routing::{get, post};
 use oemgate_core::Clock;
 use oemgate_store::Store;
 
+pub mod actions;
 pub mod auth;
 pub mod devices;
 pub mod health;
@@ -64,6 +68,8 @@ pub struct ApiState {
     pub config: ApiConfig,
     /// The metrics renderer behind `GET /metrics` (404 when absent).
     pub metrics: Option<MetricsRender>,
+    /// The action executor behind the action routes (503 when absent).
+    pub executor: Option<Arc<oemgate_executor::Executor>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -71,6 +77,7 @@ impl std::fmt::Debug for ApiState {
         f.debug_struct("ApiState")
             .field("backend", &self.store.backend())
             .field("config", &self.config)
+            .field("executor", &self.executor.is_some())
             .finish()
     }
 }
@@ -82,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .fold(Router::new(), |router, (device_type, plural)| {
             router.merge(devices::routes(*device_type, plural))
         })
+        .merge(actions::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
     Router::new()
         .route("/oauth2/token", post(auth::token))

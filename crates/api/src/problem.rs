@@ -36,6 +36,13 @@ impl Problem {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", "Payload validation failed", detail)
     }
 
+    /// 400: a precondition of an action failed that is unlikely to change within the
+    /// action's window (the device cannot do it, is unplugged, fully charged, or already in
+    /// the desired state).
+    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Precondition failed", detail)
+    }
+
     /// 401: missing, invalid or expired credentials.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)

@@ -33,6 +33,7 @@ async fn api() -> Api {
         clock: clock.clone(),
         config: ApiConfig::default(),
         metrics: None,
+        executor: None,
     });
     Api { app, store, clock, client }
 }

@@ -75,7 +75,116 @@ pub fn adapters(config: &Config, clock: Arc<dyn Clock>, sim_base: Option<&str>) 
         adapters
             .register(Arc::new(SmaAdapter::new(sma_config(config, sim_base), Arc::clone(&clock))));
     }
+    if v.easee.enabled {
+        let easee = easee_config(config, sim_base);
+        adapters.register(Arc::new(oemgate_easee::EaseeAdapter::new(easee, Arc::clone(&clock))));
+    }
+    if v.zaptec.enabled {
+        let zaptec = zaptec_config(config, sim_base);
+        adapters.register(Arc::new(oemgate_zaptec::ZaptecAdapter::new(zaptec, Arc::clone(&clock))));
+    }
+    if v.wallbox.enabled {
+        let wallbox = wallbox_config(config, sim_base);
+        adapters
+            .register(Arc::new(oemgate_wallbox::WallboxAdapter::new(wallbox, Arc::clone(&clock))));
+    }
+    if v.ecobee.enabled {
+        let ecobee = ecobee_config(config, sim_base);
+        adapters.register(Arc::new(oemgate_ecobee::EcobeeAdapter::new(ecobee, Arc::clone(&clock))));
+    }
+    if v.tado.enabled {
+        let tado = tado_config(config, sim_base);
+        adapters.register(Arc::new(oemgate_tado::TadoAdapter::new(tado, Arc::clone(&clock))));
+    }
+    if v.nest.enabled {
+        let nest = nest_config(config, sim_base);
+        adapters.register(Arc::new(oemgate_nest::NestAdapter::new(nest, Arc::clone(&clock))));
+    }
     adapters
+}
+
+/// The Easee adapter's settings.
+pub fn easee_config(config: &Config, sim_base: Option<&str>) -> oemgate_easee::EaseeConfig {
+    let e = &config.vendors.easee;
+    let out = oemgate_easee::EaseeConfig {
+        base_url: e.base_url.clone(),
+        request_timeout: e.request_timeout,
+    };
+    match sim_base {
+        Some(base) => out.for_base_url(&format!("{base}/easee")),
+        None => out,
+    }
+}
+
+/// The Zaptec adapter's settings.
+pub fn zaptec_config(config: &Config, sim_base: Option<&str>) -> oemgate_zaptec::ZaptecConfig {
+    let z = &config.vendors.zaptec;
+    let mut out = oemgate_zaptec::ZaptecConfig::new().with_request_timeout(z.request_timeout);
+    out.api_base_url = z.api_base_url.clone();
+    out.auth_base_url = z.auth_base_url.clone();
+    match sim_base {
+        Some(base) => out.for_base_url(&format!("{base}/zaptec")),
+        None => out,
+    }
+}
+
+/// The Wallbox adapter's settings.
+pub fn wallbox_config(config: &Config, sim_base: Option<&str>) -> oemgate_wallbox::WallboxConfig {
+    let w = &config.vendors.wallbox;
+    let mut out = oemgate_wallbox::WallboxConfig::new();
+    out.api_base_url = w.api_base_url.clone();
+    out.auth_base_url = w.auth_base_url.clone();
+    out.request_timeout = w.request_timeout;
+    match sim_base {
+        Some(base) => out.for_base_url(&format!("{base}/wallbox")),
+        None => out,
+    }
+}
+
+/// The ecobee adapter's settings.
+pub fn ecobee_config(config: &Config, sim_base: Option<&str>) -> oemgate_ecobee::EcobeeConfig {
+    let e = &config.vendors.ecobee;
+    let mut out = oemgate_ecobee::EcobeeConfig::new(&e.api_key);
+    out.api_base_url = e.api_base_url.clone();
+    out.auth_base_url = e.auth_base_url.clone();
+    out.request_timeout = e.request_timeout;
+    match sim_base {
+        Some(base) => out.for_base_url(&format!("{base}/ecobee")),
+        None => out,
+    }
+}
+
+/// The tado adapter's settings.
+pub fn tado_config(config: &Config, sim_base: Option<&str>) -> oemgate_tado::TadoConfig {
+    let t = &config.vendors.tado;
+    let out = oemgate_tado::TadoConfig {
+        api_base_url: t.api_base_url.clone(),
+        auth_base_url: t.auth_base_url.clone(),
+        client_id: t.client_id.clone(),
+        tier: match t.tier {
+            crate::config::TadoTierName::Free => oemgate_tado::TadoTier::Free,
+            crate::config::TadoTierName::AutoAssist => oemgate_tado::TadoTier::AutoAssist,
+        },
+        request_timeout: t.request_timeout,
+    };
+    match sim_base {
+        Some(base) => out.for_base_url(&format!("{base}/tado")),
+        None => out,
+    }
+}
+
+/// The Nest SDM adapter's settings.
+pub fn nest_config(config: &Config, sim_base: Option<&str>) -> oemgate_nest::NestConfig {
+    let n = &config.vendors.nest;
+    let mut out = oemgate_nest::NestConfig::new(&n.project_id, &n.client_id, &n.client_secret);
+    out.api_base_url = n.api_base_url.clone();
+    out.token_url = n.token_url.clone();
+    out.auth_base_url = n.auth_base_url.clone();
+    out.request_timeout = n.request_timeout;
+    match sim_base {
+        Some(base) => out.for_base_url(&format!("{base}/nest")),
+        None => out,
+    }
 }
 
 /// The Tesla adapter's settings.
@@ -136,7 +245,25 @@ pub fn api_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) 
             refresh_hint_interval: config.api.refresh_hint_interval,
         },
         metrics: Some(crate::telemetry::metrics()),
+        executor: None,
     }
+}
+
+/// The action executor from the config: it sends through `adapters` (the poller's, so a
+/// vendor's per-account state is shared) and counts its requests against the poller's vendor
+/// gates.
+pub fn executor(
+    config: &Config,
+    store: Arc<dyn Store>,
+    adapters: Adapters,
+    clock: Arc<dyn Clock>,
+    poller: &oemgate_scheduler::Poller,
+    seed: u64,
+) -> oemgate_executor::Executor {
+    let settings = config.executor.executor(config.scheduler.delays.action_pending);
+    oemgate_executor::Executor::new(store, adapters, clock, settings)
+        .with_gates_from(poller)
+        .with_seed(seed)
 }
 
 /// Binds `addr` (port 0 picks a free port) and serves the API until `shutdown`.
@@ -172,15 +299,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let adapters = adapters(&config, Arc::clone(&clock), None);
     let poller = Arc::new(oemgate_scheduler::Poller::new(
         Arc::clone(&store),
-        adapters,
+        adapters.clone(),
         Arc::clone(&clock),
         config.scheduler.poller(),
         rand_seed(),
     ));
+    let executor = Arc::new(executor(
+        &config,
+        Arc::clone(&store),
+        adapters,
+        Arc::clone(&clock),
+        &poller,
+        rand_seed(),
+    ));
     let (trigger, shutdown) = crate::shutdown::channel();
-    let state = api_state(&config, Arc::clone(&store), Arc::clone(&clock));
+    let mut state = api_state(&config, Arc::clone(&store), Arc::clone(&clock));
+    state.executor = Some(Arc::clone(&executor));
     let (addr, server) = serve_api(config.server.listen, state, shutdown.clone()).await?;
     let poll_task = tokio::spawn(Arc::clone(&poller).run(shutdown.clone().wait()));
+    let executor_task = tokio::spawn(Arc::clone(&executor).run(shutdown.clone().wait()));
     tracing::info!(%addr, store = store.backend(), "oemgate serving");
     crate::shutdown::os_signal().await;
     tracing::info!("shutting down");
@@ -189,6 +326,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if tokio::time::timeout(grace, async {
         let _ = server.await;
         let _ = poll_task.await;
+        let _ = executor_task.await;
     })
     .await
     .is_err()

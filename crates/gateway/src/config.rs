@@ -5,6 +5,7 @@
 //! `OEMGATE_SECTION__KEY` (for example `OEMGATE_STORE__BACKEND=redis`). Every struct denies
 //! unknown keys, so a typo is an error that names the key instead of a silently ignored line.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use oemgate_core::ContextDelays;
 use oemgate_core::context::humanize;
+use oemgate_executor::{ExecutorConfig, RetryBudgetConfig, VendorOverride, VendorPolicy};
 use oemgate_scheduler::breaker::BreakerConfig;
 use oemgate_scheduler::{PlannerConfig, PollerConfig};
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,8 @@ pub struct Config {
     pub api: ApiSection,
     /// Polling.
     pub scheduler: SchedulerSection,
+    /// Actions.
+    pub executor: ExecutorSection,
     /// Logs.
     pub telemetry: TelemetryConfig,
     /// Vendor clouds.
@@ -140,6 +144,68 @@ impl SchedulerSection {
     }
 }
 
+/// `[executor]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSection {
+    /// Time between executor ticks.
+    #[serde(with = "humanize")]
+    pub tick: Duration,
+    /// An action not confirmed this long after its creation fails (NO_RESPONSE).
+    #[serde(with = "humanize")]
+    pub timeout: Duration,
+    /// An accepted but unconfirmed command is sent again after this long.
+    #[serde(with = "humanize")]
+    pub resend_interval: Duration,
+    /// How long a precondition may stay unmet before the action is cancelled.
+    #[serde(with = "humanize")]
+    pub precondition_grace: Duration,
+    /// How long to wait for a woken vehicle before waking it again.
+    #[serde(with = "humanize")]
+    pub wake_timeout: Duration,
+    /// How long an instance owns an action it drives.
+    #[serde(with = "humanize")]
+    pub lease: Duration,
+    /// First retry delay after a failed request.
+    #[serde(with = "humanize")]
+    pub retry_backoff_base: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humanize")]
+    pub retry_backoff_max: Duration,
+    /// Actions driven concurrently per tick.
+    pub max_in_flight: usize,
+    /// Highest `maxCurrent` accepted, in amperes.
+    pub max_current_limit: f64,
+    /// The retry budget per vendor.
+    pub retry_budget: RetryBudgetConfig,
+    /// Per-vendor overrides of the timings, by lower-case vendor name.
+    #[serde(default)]
+    pub vendors: BTreeMap<String, VendorOverride>,
+}
+
+impl ExecutorSection {
+    /// The executor settings; `confirm_poll` is the scheduler's action-pending delay.
+    pub fn executor(&self, confirm_poll: Duration) -> ExecutorConfig {
+        ExecutorConfig {
+            tick: self.tick,
+            defaults: VendorPolicy {
+                timeout: self.timeout,
+                resend_interval: self.resend_interval,
+                precondition_grace: self.precondition_grace,
+                wake_timeout: self.wake_timeout,
+            },
+            vendors: self.vendors.clone(),
+            lease: self.lease,
+            retry_backoff_base: self.retry_backoff_base,
+            retry_backoff_max: self.retry_backoff_max,
+            retry_budget: self.retry_budget,
+            max_in_flight: self.max_in_flight,
+            max_current_limit: self.max_current_limit,
+            confirm_poll,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -174,6 +240,115 @@ pub struct VendorsConfig {
     pub solaredge: SolarEdgeSection,
     /// SMA monitoring API.
     pub sma: SmaSection,
+    /// Easee chargers.
+    pub easee: BaseUrlSection,
+    /// Zaptec chargers.
+    pub zaptec: WallboxSection,
+    /// Wallbox chargers.
+    pub wallbox: WallboxSection,
+    /// ecobee thermostats.
+    pub ecobee: EcobeeSection,
+    /// tado thermostats.
+    pub tado: TadoSection,
+    /// Google Nest Smart Device Management.
+    pub nest: NestSection,
+}
+
+/// A vendor that needs only a base URL (`[vendors.easee]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseUrlSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// API base URL.
+    pub base_url: String,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
+}
+
+/// `[vendors.wallbox]` and `[vendors.zaptec]`: an API and a sign-in base URL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WallboxSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// API base URL.
+    pub api_base_url: String,
+    /// Sign-in base URL.
+    pub auth_base_url: String,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
+}
+
+/// `[vendors.ecobee]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcobeeSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// API base URL (ending in /1).
+    pub api_base_url: String,
+    /// Base URL of /authorize and /token.
+    pub auth_base_url: String,
+    /// The application's API key.
+    pub api_key: String,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
+}
+
+/// tado subscription tiers (they set the daily quota).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TadoTierName {
+    /// 100 requests per day per account.
+    Free,
+    /// 20,000 requests per day per account.
+    AutoAssist,
+}
+
+/// `[vendors.tado]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TadoSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// API base URL.
+    pub api_base_url: String,
+    /// OAuth base URL (device-code flow).
+    pub auth_base_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// The accounts' subscription tier.
+    pub tier: TadoTierName,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
+}
+
+/// `[vendors.nest]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NestSection {
+    /// Whether the adapter is registered.
+    pub enabled: bool,
+    /// SDM API base URL.
+    pub api_base_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Consent page base URL.
+    pub auth_base_url: String,
+    /// Device Access project id.
+    pub project_id: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// Per-request timeout.
+    #[serde(with = "humanize")]
+    pub request_timeout: Duration,
 }
 
 /// Enphase API plans (they set the declared limits).
@@ -367,6 +542,28 @@ impl Config {
                 self.sim.speed
             )));
         }
+        let e = &self.executor;
+        if e.max_in_flight == 0 {
+            return Err(ConfigError("executor.max_in_flight must be at least 1".into()));
+        }
+        if !(e.max_current_limit.is_finite() && e.max_current_limit > 0.0) {
+            return Err(ConfigError(format!(
+                "executor.max_current_limit must be a positive number, got {}",
+                e.max_current_limit
+            )));
+        }
+        if !(e.retry_budget.ratio.is_finite() && e.retry_budget.ratio >= 0.0) {
+            return Err(ConfigError(format!(
+                "executor.retry_budget.ratio must be a number of at least 0, got {}",
+                e.retry_budget.ratio
+            )));
+        }
+        if e.timeout.is_zero() || e.resend_interval.is_zero() || e.lease.is_zero() {
+            return Err(ConfigError(
+                "executor.timeout, executor.resend_interval and executor.lease must be longer than 0"
+                    .into(),
+            ));
+        }
         if self.store.backend == Backend::Redis && !self.store.redis_url.starts_with("redis") {
             return Err(ConfigError(format!(
                 "store.redis_url must be a redis:// or rediss:// URL, got {:?}",
@@ -432,6 +629,36 @@ mod tests {
             .to_string();
         assert!(err.contains("scheduler.delays.charging"), "{err}");
         assert!(err.contains("unknown unit"), "{err}");
+    }
+
+    #[test]
+    fn executor_defaults_and_vendor_overrides() {
+        let config = Config::from_toml("").unwrap();
+        let executor = config.executor.executor(config.scheduler.delays.action_pending);
+        assert_eq!(executor.defaults, VendorPolicy::default());
+        assert_eq!(executor.confirm_poll, Duration::from_secs(10));
+        assert_eq!(executor.policy("TESLA").timeout, Duration::from_secs(1800));
+        let config = Config::from_toml(
+            "[executor.vendors.tesla]\nresend_interval = \"6m\"\ntimeout = \"45m\"\n",
+        )
+        .unwrap();
+        let executor = config.executor.executor(Duration::from_secs(10));
+        assert_eq!(executor.policy("TESLA").resend_interval, Duration::from_secs(360));
+        assert_eq!(executor.policy("TESLA").timeout, Duration::from_secs(2700));
+        assert_eq!(executor.policy("ENPHASE").timeout, Duration::from_secs(1800));
+        let err = Config::from_toml("[executor.vendors.tesla]\nresend = \"6m\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("resend"), "{err}");
+        let err =
+            Config::from_toml("[executor]\ntimeout = \"30 minutes\"\n").unwrap_err().to_string();
+        assert!(err.contains("executor.timeout"), "{err}");
+        assert!(
+            Config::from_toml("[executor]\nmax_current_limit = -1.0\n")
+                .unwrap_err()
+                .to_string()
+                .contains("executor.max_current_limit")
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use anyhow::Context;
 use chrono::Utc;
 use oemgate_api::ClientCredentials;
 use oemgate_core::{AccountRef, Clock, Credentials, ScaledClock, VendorAdapter};
+use oemgate_executor::Executor;
 use oemgate_scheduler::{Poller, PollerStats};
 use oemgate_store::{DeviceRecord, Store};
 use tokio::task::JoinHandle;
@@ -51,7 +52,8 @@ pub struct DemoParts {
     pub clock: Option<Arc<dyn Clock>>,
     /// The store (default: the embedded memory store).
     pub store: Option<Arc<dyn Store>>,
-    /// Do not start the background poll loop; the caller drives [`Demo::poller`] itself.
+    /// Do not start the background poll and executor loops; the caller drives
+    /// [`Demo::poller`] and [`Demo::executor`] itself.
     pub manual_polling: bool,
 }
 
@@ -79,6 +81,8 @@ pub struct Demo {
     pub clock: Arc<dyn Clock>,
     /// The poller (tick it by hand under [`DemoParts::manual_polling`]).
     pub poller: Arc<Poller>,
+    /// The action executor (tick it by hand under [`DemoParts::manual_polling`]).
+    pub executor: Arc<Executor>,
     /// Poll counters.
     pub stats: Arc<PollerStats>,
     /// Devices registered.
@@ -138,12 +142,29 @@ impl Demo {
         let mut devices = 0;
         for (n, account) in accounts.iter().enumerate() {
             let Some(adapter) = adapters.get(account.vendor) else { continue };
+            let step = match (account.vendor, &account.link) {
+                // tado links by device code: the gateway starts it, the user approves it on
+                // tado's page with their login (played by the simulator), then we exchange it.
+                ("TADO", crate::sim::LinkStep::Login { user_name, password }) => {
+                    let started = crate::linking::start_device_code(
+                        &config,
+                        Arc::clone(&clock),
+                        Some(&sim_url),
+                        account.vendor,
+                    )
+                    .await
+                    .context("starting tado's device-code flow")?;
+                    sim.approve_device_code(&started.user_code, user_name, password);
+                    crate::sim::LinkStep::DeviceCode { device_code: started.device_code }
+                }
+                (_, step) => step.clone(),
+            };
             let credentials = crate::linking::credentials(
                 &config,
                 Arc::clone(&clock),
                 Some(&sim_url),
                 account.vendor,
-                &account.link,
+                &step,
             )
             .await
             .with_context(|| {
@@ -184,12 +205,22 @@ impl Demo {
         .await
         .context("creating the demo API client")?;
 
-        let state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock));
+        let executor = Arc::new(app::executor(
+            &config,
+            Arc::clone(&store),
+            adapters,
+            Arc::clone(&clock),
+            &poller,
+            options.seed,
+        ));
+        let mut state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock));
+        state.executor = Some(Arc::clone(&executor));
         let (api_addr, api_task) = app::serve_api(options.listen, state, shutdown.clone()).await?;
         let stats = poller.stats();
         let mut tasks = vec![sim_task, api_task];
         if !parts.manual_polling {
-            tasks.push(tokio::spawn(Arc::clone(&poller).run(shutdown.wait())));
+            tasks.push(tokio::spawn(Arc::clone(&poller).run(shutdown.clone().wait())));
+            tasks.push(tokio::spawn(Arc::clone(&executor).run(shutdown.wait())));
         }
 
         Ok(Demo {
@@ -200,6 +231,7 @@ impl Demo {
             sim,
             clock,
             poller,
+            executor,
             stats,
             devices,
             trigger,
@@ -211,7 +243,7 @@ impl Demo {
     pub fn summary(&self) -> String {
         let s = &self.stats;
         format!(
-            "sim time {} | devices {} | polls ok {} failed {} | vendor requests {} | changes {} | token refreshes {}",
+            "sim time {} | devices {} | polls ok {} failed {} | vendor requests {} | changes {} | token refreshes {} | actions {} confirmed {}",
             self.clock.now().format("%Y-%m-%d %H:%M:%S"),
             self.devices,
             s.polls_ok.load(Ordering::Relaxed),
@@ -219,6 +251,8 @@ impl Demo {
             s.vendor_requests.load(Ordering::Relaxed),
             s.changes.load(Ordering::Relaxed),
             s.credential_refreshes.load(Ordering::Relaxed),
+            self.executor.stats().created.load(Ordering::Relaxed),
+            self.executor.stats().confirmed.load(Ordering::Relaxed),
         )
     }
 
@@ -280,7 +314,7 @@ pub async fn run(config: Config, options: DemoOptions) -> anyhow::Result<()> {
     println!("  API base URL:   {}", demo.api_url);
     println!("  client id:      {}", demo.client.client_id);
     println!("  client secret:  {}", demo.client.client_secret);
-    println!("  simulators:     {} (/tesla /enphase /huawei /solaredge /sma)", demo.sim_url);
+    println!("  simulators:     {} (/{})", demo.sim_url, crate::sim::VENDORS.join(" /"));
     println!("  devices linked: {}", demo.devices);
     println!(
         "  try: curl -s -u {}:{} -d grant_type=client_credentials {}/oauth2/token",

@@ -11,6 +11,28 @@ use crate::app;
 use crate::config::Config;
 use crate::sim::LinkStep;
 
+/// Starts a device-code authorization (tado): the user opens `verification_uri` and types
+/// `user_code`; then [`credentials`] with [`LinkStep::DeviceCode`] finishes the link.
+pub async fn start_device_code(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    sim_base: Option<&str>,
+    vendor: &str,
+) -> Result<oemgate_tado::model::DeviceAuthorization, AdapterError> {
+    match vendor {
+        "TADO" => {
+            oemgate_tado::TadoAdapter::new(app::tado_config(config, sim_base), clock)
+                .start_device_authorization()
+                .await
+        }
+        _ => Err(AdapterError::new(
+            ErrorKind::Unsupported,
+            "GATEWAY",
+            format!("{vendor} does not link with a device code"),
+        )),
+    }
+}
+
 /// Runs the linking step for `vendor` ("TESLA", "ENPHASE", ...) against the configured
 /// vendor cloud (or the simulators under `sim_base`).
 pub async fn credentials(
@@ -57,6 +79,36 @@ pub async fn credentials(
                 request_timeout: config.vendors.solaredge.request_timeout,
             };
             oemgate_solaredge::SolarEdgeAdapter::new(se, clock).link_api_key(key).await
+        }
+        ("EASEE", LinkStep::Login { user_name, password }) => {
+            oemgate_easee::EaseeAdapter::new(app::easee_config(config, sim_base), clock)
+                .login(user_name, password)
+                .await
+        }
+        ("ZAPTEC", LinkStep::Login { user_name, password }) => {
+            oemgate_zaptec::ZaptecAdapter::new(app::zaptec_config(config, sim_base), clock)
+                .login(user_name, password)
+                .await
+        }
+        ("WALLBOX", LinkStep::Login { user_name, password }) => {
+            oemgate_wallbox::WallboxAdapter::new(app::wallbox_config(config, sim_base), clock)
+                .sign_in(user_name, password)
+                .await
+        }
+        ("NEST", LinkStep::AuthorizationCode { code, redirect_uri }) => {
+            oemgate_nest::NestAdapter::new(app::nest_config(config, sim_base), clock)
+                .exchange_code(code, redirect_uri)
+                .await
+        }
+        ("ECOBEE", LinkStep::Pin { code }) => {
+            oemgate_ecobee::EcobeeAdapter::new(app::ecobee_config(config, sim_base), clock)
+                .exchange_pin(code)
+                .await
+        }
+        ("TADO", LinkStep::DeviceCode { device_code }) => {
+            oemgate_tado::TadoAdapter::new(app::tado_config(config, sim_base), clock)
+                .exchange_device_code(device_code)
+                .await
         }
         _ => Err(mismatch()),
     }

@@ -8,6 +8,12 @@
 //! | Huawei FusionSolar | `/huawei`    | `http://<listen>/huawei`                                 |
 //! | SolarEdge          | `/solaredge` | `http://<listen>/solaredge`                              |
 //! | SMA                | `/sma`       | api and auth: `http://<listen>/sma`                      |
+//! | Easee              | `/easee`     | `http://<listen>/easee`                                  |
+//! | Zaptec             | `/zaptec`    | api and auth: `http://<listen>/zaptec`                   |
+//! | Wallbox            | `/wallbox`   | api and sign-in: `http://<listen>/wallbox`               |
+//! | ecobee             | `/ecobee`    | api: `/ecobee/1`, auth: `http://<listen>/ecobee`         |
+//! | tado               | `/tado`      | api: `/tado/api/v2`, auth: `http://<listen>/tado`        |
+//! | Google Nest SDM    | `/nest`      | api: `/nest/v1`, token: `/nest/oauth2/v4/token`          |
 //!
 //! All simulators render the same [`World`]; faults from `[sim.faults]` are applied to it
 //! at start-up, relative to the world's start.
@@ -46,6 +52,17 @@ pub enum LinkStep {
     },
     /// An API key (SolarEdge).
     ApiKey(String),
+    /// An ecobee PIN the user entered in their ecobee portal; `code` is the authorization
+    /// code that goes with it.
+    Pin {
+        /// The authorization code of the PIN.
+        code: String,
+    },
+    /// A device code the user approved on the vendor's page (tado's device-code flow).
+    DeviceCode {
+        /// The device code to exchange.
+        device_code: String,
+    },
 }
 
 impl fmt::Debug for LinkStep {
@@ -56,6 +73,8 @@ impl fmt::Debug for LinkStep {
             }
             LinkStep::Login { user_name, .. } => write!(f, "Login({user_name}, <redacted>)"),
             LinkStep::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+            LinkStep::DeviceCode { .. } => f.write_str("DeviceCode(<redacted>)"),
+            LinkStep::Pin { .. } => f.write_str("Pin(<redacted>)"),
         }
     }
 }
@@ -88,6 +107,18 @@ pub struct SimHost {
     pub solaredge: oemgate_solaredge::sim::SolarEdgeSim,
     /// SMA's cloud.
     pub sma: oemgate_sma::sim::SmaSim,
+    /// Easee's cloud.
+    pub easee: oemgate_easee::sim::EaseeSim,
+    /// Zaptec's cloud.
+    pub zaptec: oemgate_zaptec::sim::ZaptecSim,
+    /// Wallbox's cloud.
+    pub wallbox: oemgate_wallbox::sim::WallboxSim,
+    /// ecobee's cloud.
+    pub ecobee: oemgate_ecobee::sim::EcobeeSim,
+    /// tado's cloud.
+    pub tado: oemgate_tado::sim::TadoSim,
+    /// Google's SDM API.
+    pub nest: oemgate_nest::sim::NestSim,
     clock: Arc<dyn Clock>,
 }
 
@@ -132,6 +163,26 @@ impl SimHost {
             huawei: oemgate_huawei::sim::HuaweiSim::new(world.clone()),
             solaredge: oemgate_solaredge::sim::SolarEdgeSim::new(world.clone()),
             sma,
+            easee: oemgate_easee::sim::EaseeSim::new(world.clone()),
+            zaptec: oemgate_zaptec::sim::ZaptecSim::new(world.clone()),
+            wallbox: oemgate_wallbox::sim::WallboxSim::new(world.clone()),
+            ecobee: oemgate_ecobee::sim::EcobeeSim::with_config(
+                world.clone(),
+                oemgate_ecobee::sim::EcobeeSimConfig {
+                    api_keys: vec![config.vendors.ecobee.api_key.clone()],
+                    ..oemgate_ecobee::sim::EcobeeSimConfig::default()
+                },
+            ),
+            tado: oemgate_tado::sim::TadoSim::new(world.clone()),
+            nest: oemgate_nest::sim::NestSim::with_config(
+                world.clone(),
+                oemgate_nest::sim::NestSimConfig {
+                    project_id: config.vendors.nest.project_id.clone(),
+                    client_id: config.vendors.nest.client_id.clone(),
+                    client_secret: config.vendors.nest.client_secret.clone(),
+                    ..oemgate_nest::sim::NestSimConfig::default()
+                },
+            ),
             world,
             clock,
         })
@@ -145,6 +196,12 @@ impl SimHost {
             .and_then(|h| h.mount("/huawei", self.huawei.router()))
             .and_then(|h| h.mount("/solaredge", self.solaredge.router()))
             .and_then(|h| h.mount("/sma", self.sma.router()))
+            .and_then(|h| h.mount("/easee", self.easee.router()))
+            .and_then(|h| h.mount("/zaptec", self.zaptec.router()))
+            .and_then(|h| h.mount("/wallbox", self.wallbox.router()))
+            .and_then(|h| h.mount("/ecobee", self.ecobee.router()))
+            .and_then(|h| h.mount("/tado", self.tado.router()))
+            .and_then(|h| h.mount("/nest", self.nest.router()))
             .map_err(|e| anyhow::anyhow!("mounting simulators: {e}"))?;
         Ok(host)
     }
@@ -155,8 +212,10 @@ impl SimHost {
     }
 
     /// Adds `households` synthetic homes drawn from `seed` (vehicles and Powerwalls from
-    /// Tesla; PV, batteries and meters from Enphase, FusionSolar, SolarEdge and SMA) and
-    /// creates one vendor account per household and vendor.
+    /// Tesla; PV, batteries and meters from Enphase, FusionSolar, SolarEdge and SMA; chargers
+    /// and thermostats from the charger and HVAC vendors) and creates one vendor account per
+    /// household and vendor. tado accounts come back as their login: linking them takes the
+    /// device-code flow ([`SimHost::approve_device_code`]).
     pub fn populate(&self, households: usize, seed: u64) -> anyhow::Result<Vec<SimAccount>> {
         let weights = |list: &[(&str, f64)]| {
             list.iter()
@@ -171,9 +230,10 @@ impl SimHost {
             battery_share: 0.5,
             pv_share: 0.8,
             meter_share: 0.6,
-            // Chargers and thermostats get their vendor simulators with their own issue.
-            charger_share: 0.0,
-            hvac_share: 0.0,
+            charger_share: 0.6,
+            hvac_share: 0.5,
+            charger_vendors: weights(&CHARGER_VENDORS),
+            hvac_vendors: weights(&HVAC_VENDORS),
             battery_vendors: weights(&[
                 ("tesla", 0.3),
                 ("enphase", 0.3),
@@ -201,7 +261,7 @@ impl SimHost {
         let mut accounts = Vec::new();
         for home in homes {
             let site = home.site.clone();
-            for vendor in ["tesla", "enphase", "huawei", "solaredge", "sma"] {
+            for vendor in VENDORS {
                 let devices: Vec<DeviceId> = home
                     .devices()
                     .into_iter()
@@ -251,21 +311,73 @@ impl SimHost {
                         "SOLAREDGE",
                         LinkStep::ApiKey(self.solaredge.create_account(sites).api_key),
                     ),
-                    _ => {
+                    "sma" => {
                         let link = self.sma.create_account(sites);
+                        let code = link.authorization_code;
                         (
                             "SMA",
+                            LinkStep::AuthorizationCode { code, redirect_uri: link.redirect_uri },
+                        )
+                    }
+                    "easee" => {
+                        let login = self.easee.create_account(sites);
+                        (
+                            "EASEE",
+                            LinkStep::Login {
+                                user_name: login.user_name,
+                                password: login.password,
+                            },
+                        )
+                    }
+                    "zaptec" => {
+                        let login = self.zaptec.create_account(sites);
+                        (
+                            "ZAPTEC",
+                            LinkStep::Login { user_name: login.username, password: login.password },
+                        )
+                    }
+                    "wallbox" => {
+                        let login = self.wallbox.create_account(sites);
+                        (
+                            "WALLBOX",
+                            LinkStep::Login { user_name: login.email, password: login.password },
+                        )
+                    }
+                    "ecobee" => {
+                        let link = self.ecobee.create_account(sites);
+                        ("ECOBEE", LinkStep::Pin { code: link.code })
+                    }
+                    "nest" => {
+                        let link = self.nest.create_account(sites);
+                        (
+                            "NEST",
                             LinkStep::AuthorizationCode {
-                                code: link.authorization_code,
+                                code: link.code,
                                 redirect_uri: link.redirect_uri,
                             },
                         )
                     }
+                    "tado" => {
+                        // tado links by device code, which the gateway has to start; the
+                        // household's login is what the user types on tado's page to approve it.
+                        let link = self.tado.create_account(sites);
+                        (
+                            "TADO",
+                            LinkStep::Login { user_name: link.username, password: link.password },
+                        )
+                    }
+                    other => anyhow::bail!("no simulator for vendor {other}"),
                 };
                 accounts.push(SimAccount { vendor: api_vendor, site: site.clone(), devices, link });
             }
         }
         Ok(accounts)
+    }
+
+    /// Plays the user's part of tado's device-code flow: approves `user_code` with the
+    /// household's login on the simulated tado page.
+    pub fn approve_device_code(&self, user_code: &str, user_name: &str, password: &str) -> bool {
+        self.tado.approve_device(user_code, user_name, password)
     }
 
     /// Serves the simulators on `addr` until `shutdown`; returns the bound address.
@@ -287,6 +399,27 @@ impl SimHost {
     }
 }
 
+/// The world vendors with a simulator here, in linking order.
+pub const VENDORS: [&str; 11] = [
+    "tesla",
+    "enphase",
+    "huawei",
+    "solaredge",
+    "sma",
+    "easee",
+    "zaptec",
+    "wallbox",
+    "ecobee",
+    "tado",
+    "nest",
+];
+
+/// Charger vendors of the synthetic fleet.
+const CHARGER_VENDORS: [(&str, f64); 3] = [("easee", 0.34), ("zaptec", 0.33), ("wallbox", 0.33)];
+
+/// Thermostat vendors of the synthetic fleet.
+const HVAC_VENDORS: [(&str, f64); 3] = [("ecobee", 0.34), ("tado", 0.33), ("nest", 0.33)];
+
 /// The redirect URI the simulated Tesla accepts codes for.
 pub const SIM_REDIRECT_URI: &str = "http://127.0.0.1/oemgate/link/callback";
 
@@ -299,12 +432,14 @@ pub async fn run(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<(
     let accounts = host.populate(config.sim.fleet, config.sim.seed)?;
     let (trigger, shutdown) = crate::shutdown::channel();
     let (addr, task) = host.serve(listen.unwrap_or(config.sim.listen), shutdown).await?;
-    println!("vendor simulators on http://{addr}: /tesla /enphase /huawei /solaredge /sma");
+    println!("vendor simulators on http://{addr}: /{}", VENDORS.join(" /"));
     for account in &accounts {
         let how = match &account.link {
             LinkStep::AuthorizationCode { code, .. } => format!("authorization code {code}"),
             LinkStep::Login { user_name, password } => format!("login {user_name} / {password}"),
             LinkStep::ApiKey(key) => format!("api key {key}"),
+            LinkStep::DeviceCode { device_code } => format!("device code {device_code}"),
+            LinkStep::Pin { code } => format!("ecobee PIN code {code}"),
         };
         println!(
             "  {:<9} household {}: {} devices, {how}",

@@ -156,6 +156,8 @@ pub struct VendorGate {
     daily_pace: Option<KeyedLimiter>,
     daily_count: Mutex<HashMap<String, DailyCount>>,
     holds: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Devices seen per daily-quota key, to share the quota between them.
+    quota_devices: Mutex<HashMap<String, std::collections::HashSet<String>>>,
     breaker: Mutex<Breaker>,
     state: Arc<GateState>,
 }
@@ -205,6 +207,7 @@ impl VendorGate {
             daily_pace,
             daily_count: Mutex::new(HashMap::new()),
             holds: Mutex::new(HashMap::new()),
+            quota_devices: Mutex::new(HashMap::new()),
             breaker: Mutex::new(Breaker::new(breaker)),
             state: Arc::new(GateState { inflight: Mutex::new(HashMap::new()) }),
         }
@@ -337,6 +340,27 @@ impl VendorGate {
         }
     }
 
+    /// The shortest interval at which one device can be polled without the devices that share
+    /// its daily-quota key exhausting the quota: the day divided by the polls the quota
+    /// allows per device. `None` when the vendor has no daily quota. Registers the device
+    /// under the key, so the share follows the devices actually polled.
+    ///
+    /// The planner stretches such devices' intervals to this, so a scarce quota is spent
+    /// evenly (every device polled at the same, longer interval) instead of first come, first
+    /// served, which would starve some devices while others keep their short bound.
+    pub fn quota_interval(&self, quota_key: &str, device_id: &str, cost: u32) -> Option<Duration> {
+        let quota = self.limits.daily_quota?;
+        let devices = {
+            let mut map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
+            let set = map.entry(quota_key.to_string()).or_default();
+            set.insert(device_id.to_string());
+            set.len() as u64
+        };
+        let per_day = u64::from(quota.requests.max(1));
+        let needed = devices.saturating_mul(u64::from(cost.max(1)));
+        Some(Duration::from_secs(86_400u64.saturating_mul(needed) / per_day))
+    }
+
     /// Requests counted against a daily quota key today.
     pub fn used_today(&self, quota_key: &str) -> u32 {
         let now = self.clock.now();
@@ -430,6 +454,20 @@ mod tests {
         assert!(sent <= 240, "{sent}");
         assert!(sent >= 140, "{sent}");
         assert_eq!(gate.used_today("site1"), sent);
+    }
+
+    #[test]
+    fn quota_interval_shares_the_daily_quota_between_devices() {
+        let (gate, _) = gate(limits(1000, 100, Some(300), 100));
+        // One device polled at cost 2 may poll 150 times a day: every 576 s.
+        assert_eq!(gate.quota_interval("site", "d1", 2), Some(Duration::from_secs(576)));
+        // Three devices share it: each every 1728 s.
+        gate.quota_interval("site", "d2", 2);
+        assert_eq!(gate.quota_interval("site", "d3", 2), Some(Duration::from_secs(1728)));
+        // Other keys and vendors without a quota are unaffected.
+        assert_eq!(gate.quota_interval("other", "d9", 2), Some(Duration::from_secs(576)));
+        let (free, _) = super::tests::gate(limits(1000, 100, None, 100));
+        assert_eq!(free.quota_interval("site", "d1", 2), None);
     }
 
     #[test]

@@ -75,9 +75,14 @@ impl Planner {
 
     /// The interval between the end of one poll and the start of the next in `context`,
     /// before jitter: the bound less the expected poll latency, never below one second.
+    /// [`PollContext::ActionPending`]'s delay is a poll interval rather than a freshness
+    /// bound, so it is used as it is (still at least one second).
     pub fn interval(&self, context: PollContext) -> Duration {
-        let bound = self.config.delays.for_context(context);
-        bound.saturating_sub(self.config.poll_latency).max(Duration::from_secs(1))
+        let delay = self.config.delays.for_context(context);
+        if context == PollContext::ActionPending {
+            return delay.max(Duration::from_secs(1));
+        }
+        delay.saturating_sub(self.config.poll_latency).max(Duration::from_secs(1))
     }
 
     /// When the next poll is due after a successful poll that ended at `now`.
@@ -154,7 +159,7 @@ mod tests {
         assert_eq!(planner.interval(PollContext::Default), Duration::from_secs(410));
         assert_eq!(planner.interval(PollContext::Charging), Duration::from_secs(110));
         assert_eq!(planner.interval(PollContext::Sleeping), Duration::from_secs(1190));
-        assert_eq!(planner.interval(PollContext::ActionPending), Duration::from_secs(1));
+        assert_eq!(planner.interval(PollContext::ActionPending), Duration::from_secs(10));
     }
 
     #[test]
@@ -175,11 +180,18 @@ mod tests {
     }
 
     proptest! {
-        /// A change right after a poll is seen by the next poll's end within the bound.
+        /// A change right after a poll is seen by the next poll's end within the bound; a
+        /// pending action is polled at most its interval apart.
         #[test]
         fn next_due_keeps_every_bound(ctx in prop::sample::select(PollContext::ALL.to_vec()), j in 0.0f64..1.0) {
             let planner = Planner::new(PlannerConfig::default());
             let due = planner.next_due(now(), ctx, j);
+            if ctx == PollContext::ActionPending {
+                let interval = planner.config().delays.action_pending;
+                prop_assert!(due <= now() + to_chrono(interval));
+                prop_assert!(due > now());
+                return Ok(());
+            }
             let latency = planner.config().poll_latency;
             let seen_by = due + to_chrono(latency);
             let bound = planner.config().delays.for_context(ctx).max(latency + Duration::from_secs(1));

@@ -352,6 +352,21 @@ impl Poller {
             |q| VendorGate::scope_key(q.per, &record.account_id, site, &device.id),
         );
         let cost = adapter.poll_cost(device.device_type);
+        // Refresh credentials that are about to expire before spending rate or quota budget on
+        // a read that would only come back AuthExpired (tado's tokens live 10 minutes, SMA's
+        // 5: without this, every other poll would cost its budget twice).
+        let expiring = account
+            .account
+            .credentials
+            .expires_at
+            .is_some_and(|at| at <= self.clock.now() + chrono::Duration::seconds(30));
+        let account = if expiring && account.account.credentials.refresh_token.is_some() {
+            let refreshed =
+                self.refresh(adapter.as_ref(), &account.account, account.version).await?;
+            oemgate_store::AccountRecord { account: refreshed, version: account.version + 1 }
+        } else {
+            account
+        };
         let ticket = self.admit(&gate, &rate_key, &quota_key, cost)?;
         let first = adapter.poll(&account.account, device).await;
         self.settle(&gate, &rate_key, ticket, &first);
@@ -419,6 +434,28 @@ impl Poller {
         metrics::counter!("oemgate_vendor_requests_total", "vendor" => vendor)
             .increment(u64::from(requests));
         drop(ticket);
+    }
+
+    /// The interval a device's share of its vendor's daily quota allows, if the vendor has one.
+    fn quota_stretch(&self, record: &DeviceRecord) -> Option<chrono::Duration> {
+        let gate = self.gates.get(&record.vendor)?;
+        let adapter = self.adapters.get(&record.vendor)?;
+        let quota = gate.limits().daily_quota?;
+        let device = &record.device;
+        let key = VendorGate::scope_key(
+            quota.per,
+            &record.account_id,
+            device.site_id.as_deref(),
+            &device.id,
+        );
+        let interval =
+            gate.quota_interval(&key, &device.id, adapter.poll_cost(device.device_type))?;
+        chrono::Duration::from_std(interval).ok()
+    }
+
+    /// The registered adapters.
+    pub fn adapters(&self) -> &Adapters {
+        &self.adapters
     }
 
     /// The gate of a vendor, for metrics and health.
@@ -509,7 +546,8 @@ impl Poller {
             }
             Err(err) => return Err(err.into()),
         }
-        let context = detect_context(&observation);
+        let context =
+            self.with_pending_actions(&record.device.id, detect_context(&observation)).await?;
         if let Some(prev) = &previous {
             // How old the stored data was when this read replaced it: the freshness the API
             // served, per context.
@@ -517,9 +555,33 @@ impl Poller {
             metrics::histogram!("oemgate_data_age_seconds", "context" => context.as_str())
                 .record(age.as_secs_f64());
         }
-        let next_due = self.planner.next_due(self.clock.now(), context, self.jitter());
+        let mut next_due = self.planner.next_due(self.clock.now(), context, self.jitter());
+        if let Some(stretched) = self.quota_stretch(record) {
+            // A daily quota that cannot meet the context's bound for every device sharing it
+            // stretches all of them evenly (pending actions excepted: they are few and short).
+            if context != PollContext::ActionPending {
+                let floor = self.clock.now() + stretched;
+                if floor > next_due {
+                    metrics::counter!("oemgate_polls_stretched_total", "vendor" => record.vendor.clone())
+                        .increment(1);
+                    next_due = floor;
+                }
+            }
+        }
         self.store.schedule(&record.device.id, next_due).await?;
         Ok(PollOutcome::Stored { changed, context, next_due })
+    }
+
+    /// `context`, unless an action waits for the device to confirm it: then
+    /// [`PollContext::ActionPending`], so the executor sees the effect of its command within
+    /// the action-pending interval.
+    async fn with_pending_actions(
+        &self,
+        device_id: &str,
+        context: PollContext,
+    ) -> Result<PollContext, StoreError> {
+        let pending = self.store.pending_actions_for(device_id).await?;
+        Ok(if pending.is_empty() { context } else { PollContext::ActionPending })
     }
 
     async fn handle_failure(
@@ -544,8 +606,11 @@ impl Poller {
         self.stats.polls_failed.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         let next_due = if err.kind() == ErrorKind::DeviceAsleep {
-            // Asleep is not a failure of the vendor: come back on the sleeping bound.
-            self.planner.next_due(now, PollContext::Sleeping, self.jitter())
+            // Asleep is not a failure of the vendor: come back on the sleeping bound (or the
+            // action-pending interval while an action waits for the car).
+            let context =
+                self.with_pending_actions(&record.device.id, PollContext::Sleeping).await?;
+            self.planner.next_due(now, context, self.jitter())
         } else {
             let failures = {
                 let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());

@@ -321,3 +321,36 @@ async fn an_outage_costs_one_request_per_probe_interval() {
     let outcome = f.poller.poll_device("dev-1").await.unwrap();
     assert!(matches!(outcome, PollOutcome::Stored { .. }), "{outcome:?}");
 }
+
+#[tokio::test]
+async fn a_device_with_a_pending_action_is_polled_on_the_action_pending_interval() {
+    let f = fixture().await;
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    f.poller.tick().await.unwrap();
+    let action = oemgate_store::ActionRecord {
+        id: "act-1".into(),
+        target_id: "dev-1".into(),
+        pending: true,
+        version: 0,
+        body: serde_json::json!({}),
+    };
+    oemgate_store::ActionStore::put_action(f.store.as_ref(), action.clone(), 0).await.unwrap();
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    let PollOutcome::Stored { context, next_due, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(context, PollContext::ActionPending);
+    assert!(next_due <= f.clock.now() + chrono::Duration::seconds(10), "{next_due}");
+    assert!(next_due >= f.clock.now() + chrono::Duration::seconds(9), "{next_due}");
+    // A sleeping car with a pending action is still looked at every 10 s (non-waking reads).
+    push(&f, Err(AdapterError::new(ErrorKind::DeviceAsleep, "FAKE", "asleep")));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    let PollOutcome::Failed { next_due, .. } = outcome else { panic!("{outcome:?}") };
+    assert!(next_due <= f.clock.now() + chrono::Duration::seconds(10), "{next_due}");
+    // Once the action is resolved, the device is back on its own context.
+    let done = oemgate_store::ActionRecord { pending: false, ..action };
+    oemgate_store::ActionStore::put_action(f.store.as_ref(), done, 1).await.unwrap();
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    let PollOutcome::Stored { context, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(context, PollContext::Charging);
+}

@@ -285,6 +285,12 @@ impl World {
         self.lock().config.clone()
     }
 
+    /// Sets the command latency profile of `vendor` (lower-case world vendor name) from now
+    /// on; commands already accepted keep their drawn latency.
+    pub fn set_latency(&self, vendor: &str, profile: crate::LatencyProfile) {
+        self.lock().config.latency.insert(vendor.to_owned(), profile);
+    }
+
     /// The fault injector (shared: clones see the same faults).
     pub fn faults(&self) -> FaultInjector {
         self.faults.clone()
@@ -1170,5 +1176,15 @@ mod tests {
         fn assert_traits<T: Send + Sync + Clone + 'static>() {}
         assert_traits::<World>();
         assert_traits::<crate::FaultInjector>();
+    }
+
+    #[test]
+    fn latency_profiles_can_be_changed_at_run_time() {
+        let clock = Arc::new(oemgate_core::ManualClock::new(DateTime::UNIX_EPOCH));
+        let world = World::new(1, clock, WorldConfig::default());
+        let fixed = crate::LatencyProfile::fixed(300.0);
+        world.set_latency("tesla", fixed);
+        assert_eq!(world.config().latency_for("tesla"), fixed);
+        assert_eq!(world.config().latency_for("enphase"), crate::LatencyProfile::default());
     }
 }

@@ -1,0 +1,296 @@
+//! Actions: creating (charging, max current, battery operation mode, HVAC holds), reading and
+//! cancelling them. The executor owns the actions; this module parses bodies (400 naming the
+//! field) and picks the status codes.
+//!
+//! | route | success | failures |
+//! |---|---|---|
+//! | `POST /{vehicles,chargers}/{id}/charging` `{"action": "START"\|"STOP"}` | 200 action | 400, 404 |
+//! | `POST /{vehicles,chargers}/{id}/max-current` `{"maxCurrent": n}` | 200 action | 400, 404 |
+//! | `POST /batteries/{id}/operation-mode` `{"operationMode": ...}` | 200 action | 400, 404 |
+//! | `POST /hvacs/{id}/permanent-hold` `{"mode": ..., "heatSetpoint"/"coolSetpoint"}` | 200 action | 400, 404 |
+//! | `POST /hvacs/{id}/follow-schedule` | 200 action | 400, 404 |
+//! | `GET /{vehicles,chargers,batteries,hvacs}/actions/{actionId}` | 200 action | 404 |
+//! | `POST /{vehicles,chargers,batteries,hvacs}/actions/{actionId}/cancel` | 200 CANCELLED action | 404, 409 with the action |
+//!
+//! A request for the same kind and target state as the device's pending action returns that
+//! action (200); another request cancels it (CANCELLED, CONFLICT). Without an executor (an
+//! API-only deployment) the action routes answer 503.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use oemgate_core::{
+    AutoPermanentHold, BatteryOperationMode, ChargeActionKind, CoolPermanentHold,
+    HeatPermanentHold, HvacPermanentHold, OffPermanentHold, VendorType,
+};
+use oemgate_executor::{ActionRequest, CancelError, CreateError, Executor, Refusal};
+use serde_json::{Map, Value};
+
+use crate::ApiState;
+use crate::problem::Problem;
+
+/// The device collections that have actions, with their path segments.
+pub const COLLECTIONS: [(VendorType, &str); 4] = [
+    (VendorType::Vehicle, "vehicles"),
+    (VendorType::Charger, "chargers"),
+    (VendorType::Battery, "batteries"),
+    (VendorType::Hvac, "hvacs"),
+];
+
+fn executor(state: &ApiState) -> Result<&Arc<Executor>, Problem> {
+    state.executor.as_ref().ok_or_else(|| {
+        Problem::unavailable("Actions are not available on this deployment (no executor).")
+    })
+}
+
+/// The body as a JSON object (an empty body is an empty object).
+fn object(body: &Bytes) -> Result<Map<String, Value>, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Problem::bad_request("The request body must be a JSON object.")),
+        Err(err) => Err(Problem::bad_request(format!("The request body is not valid JSON: {err}"))),
+    }
+}
+
+fn missing(field: &str) -> Problem {
+    Problem::bad_request(format!("Field \"{field}\" is required."))
+}
+
+fn one_of(field: &str, values: &[&str], got: &Value) -> Problem {
+    Problem::bad_request(format!(
+        "Field \"{field}\" must be one of {}, got {got}.",
+        values.join(", ")
+    ))
+}
+
+fn enum_field<T: FromStr>(
+    body: &Map<String, Value>,
+    field: &str,
+    values: &[&str],
+) -> Result<T, Problem> {
+    let value = body.get(field).ok_or_else(|| missing(field))?;
+    value
+        .as_str()
+        .filter(|s| values.contains(s))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| one_of(field, values, value))
+}
+
+fn number_field(body: &Map<String, Value>, field: &str) -> Result<f64, Problem> {
+    let value = body.get(field).ok_or_else(|| missing(field))?;
+    value.as_f64().filter(|n| n.is_finite()).ok_or_else(|| {
+        Problem::bad_request(format!("Field \"{field}\" must be a number, got {value}."))
+    })
+}
+
+/// Parses `{"action": "START"|"STOP"}`.
+pub fn parse_charging(body: &Bytes) -> Result<ActionRequest, Problem> {
+    let body = object(body)?;
+    let kind: ChargeActionKind = enum_field(&body, "action", &["START", "STOP"])?;
+    Ok(ActionRequest::Charging(kind))
+}
+
+/// Parses `{"maxCurrent": n}`.
+pub fn parse_max_current(body: &Bytes) -> Result<ActionRequest, Problem> {
+    let body = object(body)?;
+    Ok(ActionRequest::MaxCurrent(number_field(&body, "maxCurrent")?))
+}
+
+/// Parses `{"operationMode": "IMPORT_FOCUS"|...}`.
+pub fn parse_operation_mode(body: &Bytes) -> Result<ActionRequest, Problem> {
+    let body = object(body)?;
+    let values: Vec<&str> = BatteryOperationMode::ALL.iter().map(|m| m.as_str()).collect();
+    let mode: BatteryOperationMode = enum_field(&body, "operationMode", &values)?;
+    Ok(ActionRequest::OperationMode(mode))
+}
+
+/// Parses `{"mode": "COOL"|"HEAT"|"AUTO"|"OFF", "heatSetpoint"?: n, "coolSetpoint"?: n}`
+/// (the setpoints each mode needs are required).
+pub fn parse_permanent_hold(body: &Bytes) -> Result<ActionRequest, Problem> {
+    let body = object(body)?;
+    let field = "mode";
+    let value = body.get(field).ok_or_else(|| missing(field))?;
+    let modes = ["COOL", "HEAT", "AUTO", "OFF"];
+    let hold = match value.as_str() {
+        Some("COOL") => HvacPermanentHold::Cool(CoolPermanentHold {
+            cool_setpoint: number_field(&body, "coolSetpoint")?,
+        }),
+        Some("HEAT") => HvacPermanentHold::Heat(HeatPermanentHold {
+            heat_setpoint: number_field(&body, "heatSetpoint")?,
+        }),
+        Some("AUTO") => HvacPermanentHold::Auto(AutoPermanentHold {
+            cool_setpoint: number_field(&body, "coolSetpoint")?,
+            heat_setpoint: number_field(&body, "heatSetpoint")?,
+        }),
+        Some("OFF") => HvacPermanentHold::Off(OffPermanentHold {}),
+        _ => return Err(one_of(field, &modes, value)),
+    };
+    Ok(ActionRequest::PermanentHold(hold))
+}
+
+fn refusal(refusal: Refusal) -> Problem {
+    match refusal {
+        Refusal::Invalid { field, message } => {
+            Problem::bad_request(format!("Field \"{field}\" is invalid: {message}"))
+        }
+        Refusal::Precondition(detail) => Problem::precondition_failed(detail),
+    }
+}
+
+async fn create(
+    state: &ApiState,
+    device_type: VendorType,
+    id: &str,
+    request: Result<ActionRequest, Problem>,
+) -> Result<Response, Problem> {
+    let executor = executor(state)?;
+    let request = request?;
+    match executor.create(device_type, id, request).await {
+        Ok(created) => Ok(Json(created.action).into_response()),
+        Err(CreateError::Refused(r)) => Err(refusal(r)),
+        Err(CreateError::NotFound { device_type, id }) => Err(Problem::not_found(format!(
+            "No {} with id {id:?} was found.",
+            device_type.as_str()
+        ))),
+        Err(CreateError::Store(err)) => Err(err.into()),
+    }
+}
+
+async fn get_action(
+    state: &ApiState,
+    device_type: VendorType,
+    action_id: &str,
+) -> Result<Response, Problem> {
+    let executor = executor(state)?;
+    match executor.get(device_type, action_id).await? {
+        Some(action) => Ok(Json(action).into_response()),
+        None => Err(Problem::not_found(format!("No action with id {action_id:?} was found."))),
+    }
+}
+
+async fn cancel_action(
+    state: &ApiState,
+    device_type: VendorType,
+    action_id: &str,
+) -> Result<Response, Problem> {
+    let executor = executor(state)?;
+    match executor.cancel(device_type, action_id).await {
+        Ok(action) => Ok(Json(action).into_response()),
+        Err(CancelError::AlreadyResolved(action)) => {
+            Ok((StatusCode::CONFLICT, Json(*action)).into_response())
+        }
+        Err(CancelError::NotFound) => {
+            Err(Problem::not_found(format!("No action with id {action_id:?} was found.")))
+        }
+        Err(CancelError::Store(err)) => Err(err.into()),
+    }
+}
+
+type Parser = fn(&Bytes) -> Result<ActionRequest, Problem>;
+
+fn create_route(device_type: VendorType, parse: Parser) -> axum::routing::MethodRouter<ApiState> {
+    post(move |State(state): State<ApiState>, Path(id): Path<String>, body: Bytes| async move {
+        create(&state, device_type, &id, parse(&body)).await
+    })
+}
+
+/// The action routes of every collection.
+pub fn routes() -> axum::Router<ApiState> {
+    let mut router = axum::Router::new();
+    for (device_type, plural) in COLLECTIONS {
+        router = router
+            .route(
+                &format!("/{plural}/actions/{{action_id}}"),
+                get(move |State(state): State<ApiState>, Path(id): Path<String>| async move {
+                    get_action(&state, device_type, &id).await
+                }),
+            )
+            .route(
+                &format!("/{plural}/actions/{{action_id}}/cancel"),
+                post(move |State(state): State<ApiState>, Path(id): Path<String>| async move {
+                    cancel_action(&state, device_type, &id).await
+                }),
+            );
+    }
+    for (device_type, plural) in
+        [(VendorType::Vehicle, "vehicles"), (VendorType::Charger, "chargers")]
+    {
+        router = router
+            .route(&format!("/{plural}/{{id}}/charging"), create_route(device_type, parse_charging))
+            .route(
+                &format!("/{plural}/{{id}}/max-current"),
+                create_route(device_type, parse_max_current),
+            );
+    }
+    router
+        .route(
+            "/batteries/{id}/operation-mode",
+            create_route(VendorType::Battery, parse_operation_mode),
+        )
+        .route("/hvacs/{id}/permanent-hold", create_route(VendorType::Hvac, parse_permanent_hold))
+        .route(
+            "/hvacs/{id}/follow-schedule",
+            create_route(VendorType::Hvac, |body| {
+                object(body).map(|_| ActionRequest::FollowSchedule)
+            }),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(result: Result<ActionRequest, Problem>) -> String {
+        let problem = result.unwrap_err();
+        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+        problem.detail
+    }
+
+    #[test]
+    fn bodies_parse_and_errors_name_the_field() {
+        let b = |s: &str| Bytes::from(s.to_string());
+        assert_eq!(
+            parse_charging(&b(r#"{"action":"START"}"#)).unwrap(),
+            ActionRequest::Charging(ChargeActionKind::Start)
+        );
+        assert!(detail(parse_charging(&b(r#"{"action":"GO"}"#))).contains("\"action\""));
+        assert!(detail(parse_charging(&b("{}"))).contains("\"action\""));
+        assert!(detail(parse_charging(&b("[1]"))).contains("JSON object"));
+        assert!(detail(parse_charging(&b("{"))).contains("not valid JSON"));
+        assert_eq!(
+            parse_max_current(&b(r#"{"maxCurrent":16}"#)).unwrap(),
+            ActionRequest::MaxCurrent(16.0)
+        );
+        assert!(detail(parse_max_current(&b(r#"{"maxCurrent":"16"}"#))).contains("\"maxCurrent\""));
+        assert!(
+            detail(parse_operation_mode(&b(r#"{"operationMode":"TURBO"}"#)))
+                .contains("\"operationMode\"")
+        );
+        assert_eq!(
+            parse_operation_mode(&b(r#"{"operationMode":"IDLE"}"#)).unwrap(),
+            ActionRequest::OperationMode(BatteryOperationMode::Idle)
+        );
+        assert!(detail(parse_permanent_hold(&b(r#"{"mode":"WARM"}"#))).contains("\"mode\""));
+        assert!(detail(parse_permanent_hold(&b(r#"{"mode":"UNKNOWN"}"#))).contains("\"mode\""));
+        assert!(
+            detail(parse_permanent_hold(&b(r#"{"mode":"HEAT"}"#))).contains("\"heatSetpoint\"")
+        );
+        assert!(
+            detail(parse_permanent_hold(&b(r#"{"mode":"AUTO","heatSetpoint":20}"#)))
+                .contains("\"coolSetpoint\"")
+        );
+        assert_eq!(
+            parse_permanent_hold(&b(r#"{"mode":"OFF"}"#)).unwrap(),
+            ActionRequest::PermanentHold(HvacPermanentHold::Off(OffPermanentHold {}))
+        );
+    }
+}
