@@ -29,9 +29,13 @@ async fn ctx() -> Ctx {
 }
 
 async fn ctx_with(config: Config) -> Ctx {
-    let (demo, clock) = demo_with(config.clone(), 2, None).await;
+    ctx_households(config, 2).await
+}
+
+async fn ctx_households(config: Config, households: usize) -> Ctx {
+    let (demo, clock) = demo_with(config.clone(), households, None).await;
     // Deterministic command latencies (the default profile has a long random tail).
-    for vendor in ["tesla", "wallbox", "tado"] {
+    for vendor in ["tesla", "wallbox", "tado", "easee", "zaptec", "ecobee", "nest"] {
         demo.sim.world.set_latency(vendor, LatencyProfile::fixed(20.0));
     }
     let ctx = Ctx { demo, clock, http: reqwest::Client::new(), config };
@@ -728,4 +732,113 @@ async fn invalid_bodies_get_400_naming_the_field() {
         .unwrap();
     assert_eq!(response.status(), 401);
     c.demo.stop().await;
+}
+
+/// A charger of `vendor` with a Tesla plugged into it, read once: (device id, snapshot).
+async fn plugged_charger(c: &Ctx, world_vendor: &str, api_vendor: &str) -> (String, Value) {
+    let world = &c.demo.sim.world;
+    let charger = world
+        .devices()
+        .into_iter()
+        .find(|d| d.kind == oemgate_sim::DeviceKind::Charger && d.vendor == world_vendor)
+        .unwrap_or_else(|| panic!("no {world_vendor} charger in the fleet"));
+    let _ = c.tesla_car(&charger.site.to_string()).await;
+    c.step(5).await;
+    for record in c.devices(api_vendor, VendorType::Charger).await {
+        c.read(&record.device.id).await;
+        let snapshot = c.snapshot(&record.device.id).await;
+        if snapshot["chargeState"]["isPluggedIn"] == true {
+            return (record.device.id, snapshot);
+        }
+    }
+    panic!("no plugged-in {api_vendor} charger");
+}
+
+async fn charger_actions_are_confirmed(world_vendor: &str, api_vendor: &str) {
+    let c = ctx_households(Config::defaults().unwrap(), 16).await;
+    let (id, before) = plugged_charger(&c, world_vendor, api_vendor).await;
+    let path = |what: &str| format!("/chargers/{id}/{what}");
+    if before["chargeState"]["isCharging"] == true {
+        let stop = c.create(&path("charging"), json!({"action": "STOP"})).await;
+        assert_eq!(
+            failure(&c.settle("chargers", &stop, 600).await),
+            ("CONFIRMED", "-"),
+            "{api_vendor}"
+        );
+    }
+    let start = c.create(&path("charging"), json!({"action": "START"})).await;
+    assert_eq!(
+        failure(&c.settle("chargers", &start, 600).await),
+        ("CONFIRMED", "-"),
+        "{api_vendor}"
+    );
+    let stop = c.create(&path("charging"), json!({"action": "STOP"})).await;
+    assert_eq!(
+        failure(&c.settle("chargers", &stop, 600).await),
+        ("CONFIRMED", "-"),
+        "{api_vendor}"
+    );
+    let current = before["chargeState"]["maxCurrent"].as_f64().unwrap_or(16.0);
+    let want = if (current - 10.0).abs() < 0.5 { 12.0 } else { 10.0 };
+    if before["capabilities"]["setMaxCurrent"]["isCapable"] == true {
+        let amps = c.create(&path("max-current"), json!({"maxCurrent": want})).await;
+        assert_eq!(
+            failure(&c.settle("chargers", &amps, 600).await),
+            ("CONFIRMED", "-"),
+            "{api_vendor}"
+        );
+        assert_eq!(c.snapshot(&id).await["chargeState"]["maxCurrent"], want);
+    } else {
+        // Truthfully incapable (a shared Zaptec installation): refused up front.
+        let (status, problem) = c.post(&path("max-current"), json!({"maxCurrent": want})).await;
+        assert_eq!(status, 400, "{problem}");
+    }
+    c.demo.stop().await;
+}
+
+async fn hvac_actions_are_confirmed(api_vendor: &str) {
+    let c = ctx_households(Config::defaults().unwrap(), 16).await;
+    let hvacs = c.devices(api_vendor, VendorType::Hvac).await;
+    let hvac = &hvacs.first().unwrap_or_else(|| panic!("no {api_vendor} thermostat")).device;
+    c.read(&hvac.id).await;
+    let before = c.snapshot(&hvac.id).await;
+    let path = |what: &str| format!("/hvacs/{}/{what}", hvac.id);
+    let hold =
+        c.create(&path("permanent-hold"), json!({"mode": "HEAT", "heatSetpoint": 21.5})).await;
+    assert_eq!(failure(&c.settle("hvacs", &hold, 900).await), ("CONFIRMED", "-"), "{api_vendor}");
+    let state = c.snapshot(&hvac.id).await["thermostatState"].clone();
+    assert_eq!(state["mode"], "HEAT", "{api_vendor}: {state}");
+    if before["capabilities"]["setFollowSchedule"]["isCapable"] == true {
+        let follow = c.create(&path("follow-schedule"), json!({})).await;
+        assert_eq!(
+            failure(&c.settle("hvacs", &follow, 900).await),
+            ("CONFIRMED", "-"),
+            "{api_vendor}"
+        );
+    } else {
+        // Truthfully incapable (Nest's SDM API has no schedule control): refused up front.
+        let (status, problem) = c.post(&path("follow-schedule"), json!({})).await;
+        assert_eq!(status, 400, "{problem}");
+    }
+    c.demo.stop().await;
+}
+
+#[tokio::test]
+async fn charger_actions_are_confirmed_via_easee() {
+    charger_actions_are_confirmed("easee", "EASEE").await;
+}
+
+#[tokio::test]
+async fn charger_actions_are_confirmed_via_zaptec() {
+    charger_actions_are_confirmed("zaptec", "ZAPTEC").await;
+}
+
+#[tokio::test]
+async fn hvac_actions_are_confirmed_via_ecobee() {
+    hvac_actions_are_confirmed("ECOBEE").await;
+}
+
+#[tokio::test]
+async fn hvac_actions_are_confirmed_via_nest() {
+    hvac_actions_are_confirmed("NEST").await;
 }

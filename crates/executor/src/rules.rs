@@ -92,9 +92,11 @@ pub fn reached(target: &Target, state: &DeviceState) -> Option<bool> {
                     (Some(w), Some(g)) => (w - g).abs() <= SETPOINT_TOLERANCE_C,
                     (Some(_), None) => false,
                 };
+                // A vendor that cannot tell the hold type (null: Nest's SDM API has no holds)
+                // confirms on mode and setpoints alone; a known hold type must be PERMANENT.
                 Some(
                     t.mode == target.mode()
-                        && t.hold_type == Some(HvacHoldType::Permanent)
+                        && t.hold_type.is_none_or(|hold| hold == HvacHoldType::Permanent)
                         && close(heat, t.heat_setpoint)
                         && close(cool, t.cool_setpoint),
                 )
