@@ -742,7 +742,7 @@ async fn plugged_charger(c: &Ctx, world_vendor: &str, api_vendor: &str) -> (Stri
         .into_iter()
         .find(|d| d.kind == oemgate_sim::DeviceKind::Charger && d.vendor == world_vendor)
         .unwrap_or_else(|| panic!("no {world_vendor} charger in the fleet"));
-    let _ = c.tesla_car(&charger.site.to_string()).await;
+    let _ = c.tesla_car(charger.site.as_ref()).await;
     c.step(5).await;
     for record in c.devices(api_vendor, VendorType::Charger).await {
         c.read(&record.device.id).await;
