@@ -76,13 +76,14 @@
 //! HTML maintenance page; `Truncated` the right body cut in half; `RevokeTokens` invalidates
 //! every token on the next request (401 on the API, 401 on refresh).
 
+use oemgate_sim::http::truncate;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -289,15 +290,6 @@ fn server_error(status: u16) -> Response {
         504 => html(status, "504 Gateway Time-out"),
         _ => error(status, status.canonical_reason().unwrap_or("Server Error")),
     }
-}
-
-/// Cuts a response's body in half (the `Truncated` fault).
-async fn truncate(response: Response) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let cut = bytes.slice(..bytes.len() / 2);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(cut))
 }
 
 // ---- helpers --------------------------------------------------------------------------------

@@ -84,13 +84,14 @@
 //! every token on the next request and changes every account's password (the user changed
 //! it), so logging in again with the stored one is refused.
 
+use oemgate_sim::http::{parse_form, truncate};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -344,15 +345,6 @@ fn server_error(status: u16) -> Response {
     }
 }
 
-/// Cuts a response's body in half (the `Truncated` fault).
-async fn truncate(response: Response) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let cut = bytes.slice(..bytes.len() / 2);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(cut))
-}
-
 /// Zaptec's timestamp: UTC without a zone, milliseconds with trailing zeros dropped.
 pub fn zaptec_timestamp(t: DateTime<Utc>) -> String {
     let text = t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
@@ -363,41 +355,6 @@ pub fn zaptec_timestamp(t: DateTime<Utc>) -> String {
 fn fmt3(x: f64) -> String {
     let x = if x.is_finite() { x } else { 0.0 };
     format!("{x:.3}")
-}
-
-/// `+` and `%XX` decoding of one query or form component.
-fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_form(q: &str) -> BTreeMap<String, String> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (url_decode(k), url_decode(v))
-        })
-        .collect()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -1229,6 +1186,6 @@ mod tests {
         let f = parse_form("grant_type=password&username=a%2Bb%40x.no&password=p+w%26%3D%25");
         assert_eq!(f["username"], "a+b@x.no");
         assert_eq!(f["password"], "p w&=%");
-        assert_eq!(url_decode("%zz%4"), "%zz%4");
+        assert_eq!(oemgate_sim::http::url_decode("%zz%4"), "%zz%4");
     }
 }

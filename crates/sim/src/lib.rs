@@ -73,6 +73,7 @@ pub mod command;
 pub mod fault;
 pub mod fleet;
 pub mod host;
+pub mod http;
 pub mod ids;
 pub mod physics;
 pub mod rng;
