@@ -262,25 +262,7 @@ impl EaseeAdapter {
 
     /// The bearer token, or `AuthExpired` without a request when it is known to be expired.
     fn bearer<'a>(&self, account: &'a AccountRef) -> AdapterResult<&'a str> {
-        let creds = &account.credentials;
-        if creds.access_token.trim().is_empty() {
-            let kind = if creds.refresh_token.is_some() {
-                ErrorKind::AuthExpired
-            } else {
-                ErrorKind::Unauthorized
-            };
-            return Err(AdapterError::new(kind, VENDOR, "no access token"));
-        }
-        if let Some(expires_at) = creds.expires_at
-            && expires_at <= self.clock.now()
-        {
-            return Err(AdapterError::new(
-                ErrorKind::AuthExpired,
-                VENDOR,
-                format!("access token expired at {}", expires_at.to_rfc3339()),
-            ));
-        }
-        Ok(&creds.access_token)
+        account.credentials.bearer(VENDOR, self.clock.now())
     }
 
     /// The charger's serial, checked before it goes into a path.

@@ -42,6 +42,32 @@ pub struct Credentials {
     pub extra: BTreeMap<String, String>,
 }
 
+impl Credentials {
+    /// The access token to send, or the error to return without sending anything: an empty
+    /// token is `AuthExpired` when a refresh token can replace it (else `Unauthorized`), and a
+    /// token known to have expired at `now` is `AuthExpired` (some vendors bill the 401).
+    pub fn bearer(&self, vendor: &'static str, now: DateTime<Utc>) -> Result<&str, AdapterError> {
+        if self.access_token.trim().is_empty() {
+            let kind = if self.refresh_token.is_some() {
+                ErrorKind::AuthExpired
+            } else {
+                ErrorKind::Unauthorized
+            };
+            return Err(AdapterError::new(kind, vendor, "no access token"));
+        }
+        if let Some(expires_at) = self.expires_at
+            && expires_at <= now
+        {
+            return Err(AdapterError::new(
+                ErrorKind::AuthExpired,
+                vendor,
+                format!("access token expired at {}", expires_at.to_rfc3339()),
+            ));
+        }
+        Ok(&self.access_token)
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
@@ -547,4 +573,24 @@ fn unsupported(vendor: &'static str, device_type: VendorType, what: &str) -> Ada
         vendor,
         format!("{what} is not supported for device type {}", device_type.as_str()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_refuses_missing_and_expired_tokens_without_a_request() {
+        let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut creds = Credentials { access_token: "t".into(), ..Credentials::default() };
+        assert_eq!(creds.bearer("X", now).unwrap(), "t");
+        creds.expires_at = Some(now);
+        assert_eq!(creds.bearer("X", now).unwrap_err().kind(), ErrorKind::AuthExpired);
+        creds.expires_at = Some(now + chrono::Duration::seconds(1));
+        assert!(creds.bearer("X", now).is_ok());
+        creds.access_token = " ".into();
+        assert_eq!(creds.bearer("X", now).unwrap_err().kind(), ErrorKind::Unauthorized);
+        creds.refresh_token = Some("r".into());
+        assert_eq!(creds.bearer("X", now).unwrap_err().kind(), ErrorKind::AuthExpired);
+    }
 }
