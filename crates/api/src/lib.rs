@@ -1,6 +1,7 @@
 //! oemgate-api: the Enode-style REST API, as an axum [`Router`].
 //!
 //! Layout:
+//! - [`access`]: which users and resources an API client may see (others answer 404).
 //! - [`auth`]: OAuth2 client credentials (`POST /oauth2/token`), API clients, bearer checks.
 //! - [`problem`]: `application/problem+json` errors; the only place that picks HTTP status
 //!   codes for failures.
@@ -22,6 +23,7 @@ use axum::routing::{get, post};
 use oemgate_core::Clock;
 use oemgate_store::Store;
 
+pub mod access;
 pub mod actions;
 pub mod auth;
 pub mod devices;
