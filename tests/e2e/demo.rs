@@ -170,22 +170,8 @@ async fn sleeping_cars_are_not_woken_and_every_device_stays_fresh() {
         // quota cannot pay for that: then every device sharing the quota is polled at the
         // same stretched interval (tado's free tier: 100 requests a day per account).
         let record = demo.store.get_device(&snapshot.device_id).await.unwrap().unwrap();
-        let gate = demo.poller.vendor_gate(&record.vendor).unwrap();
-        let bound = match gate.limits().daily_quota {
-            Some(quota) => {
-                let key = oemgate_scheduler::limits::VendorGate::scope_key(
-                    quota.per,
-                    &record.account_id,
-                    record.device.site_id.as_deref(),
-                    &record.device.id,
-                );
-                let cost = demo
-                    .poller
-                    .adapters()
-                    .get(&record.vendor)
-                    .unwrap()
-                    .poll_cost(record.device.device_type);
-                let share = gate.quota_interval(&key, &record.device.id, cost).unwrap();
+        let bound = match demo.poller.quota_limited_interval(&record) {
+            Some(share) => {
                 if share > Duration::from_secs(20 * 60) {
                     stretched += 1;
                 }

@@ -628,6 +628,11 @@ impl Executor {
             "outcome" => label
         )
         .increment(1);
+        if sent && attempt == Attempt::Wake {
+            // Wake-ups cost money (Tesla bills them) and battery: count them apart.
+            metrics::counter!("oemgate_vehicle_wakeups_total", "vendor" => vendor.clone())
+                .increment(1);
+        }
         if sent {
             let counter =
                 if attempt == Attempt::Wake { &self.stats.wakes } else { &self.stats.commands };

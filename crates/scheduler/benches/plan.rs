@@ -61,11 +61,14 @@ fn schedule_at_scale(c: &mut Criterion) {
     // poll and put it back on the schedule. Time advances so there is always work.
     let mut now = t0;
     let (mut batches, mut devices) = (0u64, 0u64);
+    // Claims go shard by shard, as the poller's tick does.
+    let mut shard = 0u16;
     c.bench_function("claim 256 due + plan + reschedule (1M scheduled)", |b| {
         b.iter(|| {
             now += Duration::milliseconds(100);
+            shard = (shard + 1) % oemgate_store::SCHEDULE_SHARDS;
             let lease = now + Duration::minutes(2);
-            let claimed = block_on(store.claim_due(now, 256, lease)).unwrap();
+            let claimed = block_on(store.claim_due(shard, now, 256, lease)).unwrap();
             for (k, (id, _)) in claimed.iter().enumerate() {
                 let ctx = if k % 4 == 0 { PollContext::Charging } else { PollContext::Default };
                 let due = planner.next_due(now, ctx, (k % 100) as f64 / 100.0);

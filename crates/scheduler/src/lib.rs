@@ -10,6 +10,8 @@
 //! - [`limits`]: [`VendorGate`](limits::VendorGate), the declared vendor limits enforced before
 //!   a request goes out (rate per scope key, daily quota pace and count, concurrency, holds
 //!   after rate-limit answers, the breaker).
+//! - [`quota`]: pure. How a daily quota too small for every device's bound is shared, by
+//!   context priority (pending action, charging, default, sleeping).
 //! - [`poller`]: the I/O edge. Claims due devices from the store's schedule, calls the
 //!   vendor adapter, stores the snapshot, appends change events and reschedules.
 //!
@@ -21,6 +23,7 @@ pub mod diff;
 pub mod limits;
 pub mod planner;
 pub mod poller;
+pub mod quota;
 
 pub use planner::{Planner, PlannerConfig, detect_context};
 pub use poller::{

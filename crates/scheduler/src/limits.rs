@@ -26,6 +26,7 @@ use governor::{Quota, RateLimiter};
 use oemgate_core::{Clock, ErrorKind, QuotaScope, VendorLimits};
 
 use crate::breaker::{Breaker, BreakerConfig, BreakerState, Permit};
+use crate::quota::{Demand, allocate};
 
 /// Nanoseconds since the Unix epoch on the oemgate clock: governor's notion of an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -142,6 +143,12 @@ struct GateState {
     inflight: Mutex<HashMap<String, u32>>,
 }
 
+#[derive(Default)]
+struct QuotaMembers {
+    demands: std::collections::BTreeMap<String, Demand>,
+    planned: HashMap<String, Duration>,
+}
+
 struct DailyCount {
     day: chrono::NaiveDate,
     used: u32,
@@ -156,8 +163,8 @@ pub struct VendorGate {
     daily_pace: Option<KeyedLimiter>,
     daily_count: Mutex<HashMap<String, DailyCount>>,
     holds: Mutex<HashMap<String, DateTime<Utc>>>,
-    /// Devices seen per daily-quota key, to share the quota between them.
-    quota_devices: Mutex<HashMap<String, std::collections::HashSet<String>>>,
+    /// What each device sharing a daily-quota key asks for, and what it was granted.
+    quota_devices: Mutex<HashMap<String, QuotaMembers>>,
     breaker: Mutex<Breaker>,
     state: Arc<GateState>,
 }
@@ -340,25 +347,82 @@ impl VendorGate {
         }
     }
 
-    /// The shortest interval at which one device can be polled without the devices that share
-    /// its daily-quota key exhausting the quota: the day divided by the polls the quota
-    /// allows per device. `None` when the vendor has no daily quota. Registers the device
-    /// under the key, so the share follows the devices actually polled.
+    /// The interval at which a device sharing `quota_key` may be polled so that all the
+    /// devices sharing it stay within the daily quota: `demand.interval` when the quota
+    /// suffices, longer when it does not (see [`crate::quota`] for who gives way first).
+    /// `None` when the vendor has no daily quota. Records the device's demand under the key,
+    /// so the plan follows the devices actually polled and their current contexts.
     ///
-    /// The planner stretches such devices' intervals to this, so a scarce quota is spent
-    /// evenly (every device polled at the same, longer interval) instead of first come, first
-    /// served, which would starve some devices while others keep their short bound.
-    pub fn quota_interval(&self, quota_key: &str, device_id: &str, cost: u32) -> Option<Duration> {
+    /// The poller stretches devices' intervals to this, so a scarce quota is spent by
+    /// priority and evenly within a priority, instead of first come, first served, which
+    /// would starve some devices while others keep their short bound.
+    pub fn quota_interval(
+        &self,
+        quota_key: &str,
+        device_id: &str,
+        demand: Demand,
+    ) -> Option<Duration> {
         let quota = self.limits.daily_quota?;
-        let devices = {
-            let mut map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
-            let set = map.entry(quota_key.to_string()).or_default();
-            set.insert(device_id.to_string());
-            set.len() as u64
-        };
-        let per_day = u64::from(quota.requests.max(1));
-        let needed = devices.saturating_mul(u64::from(cost.max(1)));
-        Some(Duration::from_secs(86_400u64.saturating_mul(needed) / per_day))
+        let mut map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
+        let members = map.entry(quota_key.to_string()).or_default();
+        let changed = members.demands.insert(device_id.to_string(), demand) != Some(demand);
+        if changed || !members.planned.contains_key(device_id) {
+            let (ids, demands): (Vec<&String>, Vec<Demand>) =
+                members.demands.iter().map(|(id, d)| (id, *d)).unzip();
+            let plan = allocate(quota.requests, &demands);
+            let planned = ids.into_iter().cloned().zip(plan).collect();
+            members.planned = planned;
+        }
+        members.planned.get(device_id).copied()
+    }
+
+    /// The interval last planned for a device under `quota_key` (see
+    /// [`VendorGate::quota_interval`]), if it was planned.
+    pub fn planned_interval(&self, quota_key: &str, device_id: &str) -> Option<Duration> {
+        let map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(quota_key)?.planned.get(device_id).copied()
+    }
+
+    /// How many devices are currently planned at an interval longer than their context asks
+    /// for, because the quota cannot pay for it.
+    pub fn stretched_devices(&self) -> usize {
+        let map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
+        map.values()
+            .flat_map(|m| m.demands.iter().map(move |(id, d)| (m.planned.get(id), d.interval)))
+            .filter(|(planned, wanted)| planned.is_some_and(|p| *p > *wanted))
+            .count()
+    }
+
+    /// Removes a device from the quota plans (it was deleted or stopped being polled).
+    pub fn forget_device(&self, device_id: &str) {
+        let mut map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
+        for members in map.values_mut() {
+            if members.demands.remove(device_id).is_some() {
+                members.planned.clear();
+            }
+        }
+    }
+
+    /// The largest share of its daily quota any key has used today (0 without a quota).
+    pub fn quota_used_ratio(&self) -> f64 {
+        let Some(quota) = self.limits.daily_quota else { return 0.0 };
+        let today = self.clock.now().date_naive();
+        let counts = self.daily_count.lock().unwrap_or_else(|e| e.into_inner());
+        let used = counts.values().filter(|c| c.day == today).map(|c| c.used).max().unwrap_or(0);
+        f64::from(used) / f64::from(quota.requests.max(1))
+    }
+
+    /// Gives back daily-quota budget reserved by [`VendorGate::admit`] but not spent (a batch
+    /// read reserves the sum of its devices' costs and may need fewer requests).
+    pub fn refund(&self, quota_key: &str, unused: u32) {
+        if unused == 0 || self.limits.daily_quota.is_none() {
+            return;
+        }
+        let today = self.clock.now().date_naive();
+        let mut counts = self.daily_count.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(quota_key).filter(|c| c.day == today) {
+            count.used = count.used.saturating_sub(unused);
+        }
     }
 
     /// Requests counted against a daily quota key today.
@@ -458,16 +522,42 @@ mod tests {
 
     #[test]
     fn quota_interval_shares_the_daily_quota_between_devices() {
-        let (gate, _) = gate(limits(1000, 100, Some(300), 100));
-        // One device polled at cost 2 may poll 150 times a day: every 576 s.
-        assert_eq!(gate.quota_interval("site", "d1", 2), Some(Duration::from_secs(576)));
-        // Three devices share it: each every 1728 s.
-        gate.quota_interval("site", "d2", 2);
-        assert_eq!(gate.quota_interval("site", "d3", 2), Some(Duration::from_secs(1728)));
-        // Other keys and vendors without a quota are unaffected.
-        assert_eq!(gate.quota_interval("other", "d9", 2), Some(Duration::from_secs(576)));
+        use oemgate_core::PollContext;
+        let (gate, clock) = gate(limits(1000, 100, Some(300), 100));
+        let every =
+            |secs: u64, context| Demand { interval: Duration::from_secs(secs), cost: 2, context };
+        // One device polled at cost 2 every 7 min needs 412 a day: planned at 90% of 300.
+        let one = gate.quota_interval("site", "d1", every(420, PollContext::Default)).unwrap();
+        let close = |a: Duration, ms: u64| a.as_millis().abs_diff(u128::from(ms)) <= 1;
+        assert!(close(one, 640_000), "{one:?}");
+        // Three devices in the same context share it evenly: each every 1920 s.
+        gate.quota_interval("site", "d2", every(420, PollContext::Default));
+        let three = gate.quota_interval("site", "d3", every(420, PollContext::Default)).unwrap();
+        assert!(close(three, 1_920_000), "{three:?}");
+        assert_eq!(gate.planned_interval("site", "d1"), Some(three));
+        assert_eq!(gate.stretched_devices(), 3);
+        // A device that starts charging is served before the others.
+        let charging =
+            gate.quota_interval("site", "d2", every(110, PollContext::Charging)).unwrap();
+        let default = gate.quota_interval("site", "d1", every(420, PollContext::Default)).unwrap();
+        assert!(charging < three && default > three, "{charging:?} {default:?}");
+        // A quota that suffices changes nothing; keys and quota-less vendors are independent.
+        assert_eq!(
+            gate.quota_interval("other", "d9", every(3600, PollContext::Default)),
+            Some(Duration::from_secs(3600))
+        );
         let (free, _) = super::tests::gate(limits(1000, 100, None, 100));
-        assert_eq!(free.quota_interval("site", "d1", 2), None);
+        assert_eq!(free.quota_interval("site", "d1", every(420, PollContext::Default)), None);
+        // Forgetting a device gives its share back.
+        gate.forget_device("d3");
+        let two = gate.quota_interval("site", "d1", every(420, PollContext::Default)).unwrap();
+        assert!(two < default);
+        // Refunds give back reserved but unspent quota.
+        drop(go(gate.admit("a", "site", 4)));
+        gate.refund("site", 3);
+        assert_eq!(gate.used_today("site"), 1);
+        assert!((gate.quota_used_ratio() - 1.0 / 300.0).abs() < 1e-9);
+        let _ = clock;
     }
 
     #[test]

@@ -6,8 +6,22 @@
 //! changed and puts the device back on the schedule at the time the planner chose. An
 //! instance that dies mid-poll loses nothing: the lease runs out and another instance claims
 //! the device.
+//!
+//! - Shards: the schedule is split into [`oemgate_store::SCHEDULE_SHARDS`] shards and a
+//!   poller claims only from the shards its [`ShardOwnership`] names ([`AllShards`] when it
+//!   runs alone), so ownership can be split between instances without restructuring.
+//! - Batches: the devices of one vendor account claimed in the same tick are read with one
+//!   [`VendorAdapter::poll_batch`] call, so a vendor that returns many devices per request is
+//!   asked once. Devices read together get the same jitter, so they stay due together.
+//! - Credentials: expiring tokens are refreshed before a read; `AuthExpired` refreshes once
+//!   and retries; `Unauthorized` marks the account's credentials invalid, appends a
+//!   `user:credentials:invalidated` event and stops polling the account's devices until the
+//!   user links the vendor again.
+//! - Quotas: a daily quota that cannot pay for every device's bound is shared by priority
+//!   (see [`crate::quota`]); the stretch shows in `oemgate_polls_stretched_total` and
+//!   `oemgate_quota_stretched_devices`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,9 +30,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use oemgate_core::{
-    AccountRef, AdapterError, Clock, ErrorKind, Observation, PollContext, VendorAdapter,
+    AdapterError, Clock, DeviceRef, ErrorKind, Observation, PollContext, VendorAdapter,
 };
-use oemgate_store::{DeviceRecord, Event, Snapshot, Store, StoreError};
+use oemgate_store::{
+    AccountRecord, DeviceFilter, DeviceRecord, Event, PageRequest, Snapshot, Store, StoreError,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -27,8 +43,9 @@ use tracing::{debug, info, warn};
 
 use crate::breaker::BreakerConfig;
 use crate::diff::{merge_known, updated_fields};
-use crate::limits::{Admission, DeferReason, Ticket, VendorGate};
+use crate::limits::{Admission, DeferReason, VendorGate};
 use crate::planner::{Planner, PlannerConfig, detect_context};
+use crate::quota::Demand;
 
 /// Errors of the poll loop itself (a failed vendor read is an outcome, not an error).
 #[derive(Debug, Error)]
@@ -129,6 +146,10 @@ pub struct PollerStats {
     pub credential_refreshes: AtomicU64,
     /// Polls held back by a vendor limit or an open breaker.
     pub deferrals: AtomicU64,
+    /// Accounts whose credentials the vendor rejected (each counted once).
+    pub accounts_invalidated: AtomicU64,
+    /// Devices read as part of a batch of two or more.
+    pub batched_polls: AtomicU64,
 }
 
 /// What one poll did.
@@ -138,6 +159,8 @@ pub enum PollOutcome {
     Stored {
         /// Updated fields.
         changed: Vec<String>,
+        /// When the vendor's data was read.
+        observed_at: DateTime<Utc>,
         /// The context the device is now in.
         context: PollContext,
         /// When it is due next.
@@ -159,6 +182,62 @@ pub enum PollOutcome {
     },
     /// The device no longer exists; it was taken off the schedule.
     Missing,
+    /// The account's credentials are invalid: the device was taken off the schedule until
+    /// the user links the vendor again.
+    Stopped,
+}
+
+/// Which schedule shards this instance polls.
+pub trait ShardOwnership: Send + Sync + std::fmt::Debug {
+    /// The shards owned now. Asked once per tick, so ownership may change between ticks.
+    fn owned(&self) -> Vec<u16>;
+}
+
+/// Every shard: a single instance, or several instances that all poll everything (safe: the
+/// store's claims lease each device to one of them).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllShards;
+
+impl ShardOwnership for AllShards {
+    fn owned(&self) -> Vec<u16> {
+        oemgate_store::all_shards().collect()
+    }
+}
+
+/// A fixed set of shards (for tests and static partitioning).
+#[derive(Clone, Debug, Default)]
+pub struct StaticShards(pub Vec<u16>);
+
+impl ShardOwnership for StaticShards {
+    fn owned(&self) -> Vec<u16> {
+        self.0.clone()
+    }
+}
+
+/// One finished poll, as told to a [`PollObserver`].
+#[derive(Debug)]
+pub struct PollReport<'a> {
+    /// The device.
+    pub device: &'a DeviceRecord,
+    /// What happened.
+    pub outcome: &'a PollOutcome,
+    /// The clock when the poll finished.
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Told about every poll a poller finishes: for load tests and acceptance tests that compare
+/// what was read when against the ground truth.
+pub trait PollObserver: Send + Sync {
+    /// Called once per polled device, after the snapshot is stored and the device rescheduled.
+    fn observe(&self, report: &PollReport<'_>);
+}
+
+/// Requests per vendor since the poller started, for the requests-per-device-hour gauge.
+#[derive(Default)]
+struct VendorUsage {
+    requests: u64,
+    devices: HashSet<String>,
+    since: Option<DateTime<Utc>>,
 }
 
 /// What one tick did.
@@ -178,8 +257,12 @@ pub struct Poller {
     clock: Arc<dyn Clock>,
     planner: Planner,
     config: PollerConfig,
+    ownership: Arc<dyn ShardOwnership>,
+    observer: Option<Arc<dyn PollObserver>>,
     rng: Mutex<SmallRng>,
     failures: Mutex<HashMap<String, u32>>,
+    usage: Mutex<HashMap<String, VendorUsage>>,
+    next_shard: AtomicU64,
     stats: Arc<PollerStats>,
 }
 
@@ -188,13 +271,19 @@ impl std::fmt::Debug for Poller {
         f.debug_struct("Poller")
             .field("adapters", &self.adapters)
             .field("config", &self.config)
+            .field("ownership", &self.ownership)
             .finish()
     }
 }
 
+/// The most devices of one account read in one batch; larger groups are split, so one huge
+/// account cannot hold a tick for long.
+const MAX_BATCH: usize = 100;
+
 impl Poller {
     /// A poller over `store` using `adapters`, reading time from `clock`. `seed` seeds the
-    /// jitter so simulations are reproducible.
+    /// jitter so simulations are reproducible. It owns every shard until
+    /// [`Poller::with_ownership`] says otherwise.
     pub fn new(
         store: Arc<dyn Store>,
         adapters: Adapters,
@@ -217,10 +306,26 @@ impl Poller {
             clock,
             planner: Planner::new(config.planner),
             config,
+            ownership: Arc::new(AllShards),
+            observer: None,
             rng: Mutex::new(SmallRng::seed_from_u64(seed)),
             failures: Mutex::new(HashMap::new()),
+            usage: Mutex::new(HashMap::new()),
+            next_shard: AtomicU64::new(0),
             stats: Arc::new(PollerStats::default()),
         }
+    }
+
+    /// Polls only the shards `ownership` names.
+    pub fn with_ownership(mut self, ownership: Arc<dyn ShardOwnership>) -> Self {
+        self.ownership = ownership;
+        self
+    }
+
+    /// Tells `observer` about every finished poll.
+    pub fn with_observer(mut self, observer: Arc<dyn PollObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The counters.
@@ -232,34 +337,71 @@ impl Poller {
         self.rng.lock().unwrap_or_else(|e| e.into_inner()).random::<f64>()
     }
 
-    /// Registers a device and schedules its first poll within the startup spread.
+    /// Registers a device and schedules its first poll within the startup spread. The devices
+    /// of one account get the same offset, so they fall due together and are read in one
+    /// batch where the vendor allows it.
     pub async fn register(&self, record: DeviceRecord) -> Result<(), SchedulerError> {
         let id = record.device.id.clone();
+        let unit = unit_hash(&format!("{}/{}", record.vendor, record.account_id));
         self.store.put_device(record).await?;
-        let due =
-            self.planner.initial_due(self.clock.now(), self.config.startup_spread, self.jitter());
+        let due = self.planner.initial_due(self.clock.now(), self.config.startup_spread, unit);
         self.store.schedule(&id, due).await?;
         Ok(())
     }
 
-    /// Claims the due devices and polls them. Returns what it did.
+    /// Claims the due devices of the owned shards and polls them. Returns what it did.
     pub async fn tick(&self) -> Result<TickReport, SchedulerError> {
         let now = self.clock.now();
         let lease_until =
             now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
-        let claimed = self.store.claim_due(now, self.config.batch_size, lease_until).await?;
+        let shards = self.ownership.owned();
+        let mut claimed = Vec::new();
+        if !shards.is_empty() {
+            // Start at a different shard each tick, so when the batch fills up no shard is
+            // always the one left for later.
+            let start = (self.next_shard.fetch_add(1, Ordering::Relaxed) as usize) % shards.len();
+            for shard in shards.iter().cycle().skip(start).take(shards.len()) {
+                let room = self.config.batch_size.saturating_sub(claimed.len());
+                if room == 0 {
+                    break;
+                }
+                claimed.extend(self.store.claim_due(*shard, now, room, lease_until).await?);
+            }
+        }
         for (_, due) in &claimed {
             let lag = (now - *due).to_std().unwrap_or_default();
             metrics::histogram!("oemgate_schedule_lag_seconds").record(lag.as_secs_f64());
         }
-        let outcomes: Vec<_> = futures::stream::iter(claimed)
-            .map(|(id, _)| async move { self.poll_device(&id).await })
-            .buffer_unordered(self.config.max_in_flight.max(1))
-            .collect()
-            .await;
         let mut report = TickReport::default();
-        for outcome in outcomes {
+        // Group the devices by vendor account, so one batch read serves them.
+        let mut groups: BTreeMap<(String, String), Vec<DeviceRecord>> = BTreeMap::new();
+        for (id, _) in claimed {
             report.polled += 1;
+            match self.store.get_device(&id).await {
+                Ok(Some(record)) => groups
+                    .entry((record.vendor.clone(), record.account_id.clone()))
+                    .or_default()
+                    .push(record),
+                Ok(None) => self.store.unschedule(&id).await?,
+                Err(err) => {
+                    report.failed += 1;
+                    warn!(device = %id, error = %err, "store failed while loading a claimed device");
+                }
+            }
+        }
+        let batches: Vec<Vec<DeviceRecord>> = groups
+            .into_values()
+            .flat_map(|group| {
+                group.chunks(MAX_BATCH).map(<[DeviceRecord]>::to_vec).collect::<Vec<_>>()
+            })
+            .collect();
+        let outcomes: Vec<Vec<Result<PollOutcome, SchedulerError>>> =
+            futures::stream::iter(batches)
+                .map(|batch| async move { self.poll_group(batch).await })
+                .buffer_unordered(self.config.max_in_flight.max(1))
+                .collect()
+                .await;
+        for outcome in outcomes.into_iter().flatten() {
             match outcome {
                 Ok(PollOutcome::Failed { .. }) => report.failed += 1,
                 Ok(_) => {}
@@ -270,6 +412,7 @@ impl Poller {
                 }
             }
         }
+        self.export_gauges();
         Ok(report)
     }
 
@@ -305,53 +448,130 @@ impl Poller {
             self.store.unschedule(device_id).await?;
             return Ok(PollOutcome::Missing);
         };
-        let result = self.read(&record).await;
-        let outcome = match result {
-            Ok(observation) => self.store_observation(&record, observation).await?,
-            Err(err) => self.handle_failure(&record, err).await?,
+        let mut outcomes = self.poll_group(vec![record]).await;
+        outcomes.pop().unwrap_or(Ok(PollOutcome::Missing))
+    }
+
+    /// Reads the devices of one vendor account (one batch where the vendor allows it), then
+    /// stores, reschedules and reports each.
+    async fn poll_group(
+        &self,
+        records: Vec<DeviceRecord>,
+    ) -> Vec<Result<PollOutcome, SchedulerError>> {
+        let results = match self.read_group(&records).await {
+            Ok(results) => results,
+            Err(err) => {
+                let message = err.to_string();
+                return records
+                    .iter()
+                    .map(|_| {
+                        Err(SchedulerError::Store(StoreError::Unavailable {
+                            backend: "store",
+                            message: message.clone(),
+                            source: None,
+                        }))
+                    })
+                    .collect();
+            }
         };
-        let label = match &outcome {
+        if records.len() > 1 {
+            self.stats.batched_polls.fetch_add(records.len() as u64, Ordering::Relaxed);
+        }
+        // One jitter for the whole group: devices read together that stay in the same
+        // context stay due together, so the next read is a batch again.
+        let jitter = self.jitter();
+        let mut outcomes = Vec::with_capacity(records.len());
+        for (record, result) in records.iter().zip(results) {
+            let outcome = match result {
+                Ok(observation) => self.store_observation(record, observation, jitter).await,
+                Err(err) => self.handle_failure(record, err).await,
+            };
+            if let Ok(outcome) = &outcome {
+                self.report(record, outcome);
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    fn report(&self, record: &DeviceRecord, outcome: &PollOutcome) {
+        let label = match outcome {
             PollOutcome::Stored { changed, .. } if changed.is_empty() => "unchanged",
             PollOutcome::Stored { .. } => "changed",
             PollOutcome::Failed { kind, .. } => kind.as_str(),
             PollOutcome::Deferred { reason, .. } => reason.as_str(),
             PollOutcome::Missing => "missing",
+            PollOutcome::Stopped => "stopped",
         };
         metrics::counter!("oemgate_polls_total", "vendor" => record.vendor.clone(), "outcome" => label)
             .increment(1);
-        if let Some(gate) = self.gates.get(&record.vendor) {
-            metrics::gauge!("oemgate_breaker_state", "vendor" => record.vendor.clone())
-                .set(gate.breaker_state().gauge() as f64);
+        if let Some(observer) = &self.observer {
+            observer.observe(&PollReport {
+                device: record,
+                outcome,
+                finished_at: self.clock.now(),
+            });
         }
-        Ok(outcome)
     }
 
-    async fn read(&self, record: &DeviceRecord) -> Result<Observation, ReadError> {
-        let adapter = self.adapters.get(&record.vendor).ok_or_else(|| {
-            ReadError::Adapter(AdapterError::new(
-                ErrorKind::Unsupported,
-                "GATEWAY",
-                format!("no adapter registered for vendor {}", record.vendor),
-            ))
-        })?;
-        let account = self.store.get_account(&record.account_id).await?.ok_or_else(|| {
-            ReadError::Adapter(AdapterError::new(
-                ErrorKind::Unauthorized,
-                "GATEWAY",
-                format!("account {} is not linked", record.account_id),
-            ))
-        })?;
-        let gate = self.gate(&record.vendor)?;
-        let limits = gate.limits();
-        let device = &record.device;
-        let site = device.site_id.as_deref();
-        let rate_key =
-            VendorGate::scope_key(limits.rate_scope, &record.account_id, site, &device.id);
-        let quota_key = limits.daily_quota.map_or_else(
-            || rate_key.clone(),
-            |q| VendorGate::scope_key(q.per, &record.account_id, site, &device.id),
-        );
-        let cost = adapter.poll_cost(device.device_type);
+    /// Exports the per-vendor gauges: breaker state, quota use, quota-stretched devices and
+    /// requests per device-hour.
+    fn export_gauges(&self) {
+        for (vendor, gate) in &self.gates {
+            let vendor = vendor.clone();
+            metrics::gauge!("oemgate_breaker_state", "vendor" => vendor.clone())
+                .set(gate.breaker_state().gauge() as f64);
+            if gate.limits().daily_quota.is_some() {
+                metrics::gauge!("oemgate_quota_used_ratio", "vendor" => vendor.clone())
+                    .set(gate.quota_used_ratio());
+                metrics::gauge!("oemgate_quota_stretched_devices", "vendor" => vendor.clone())
+                    .set(gate.stretched_devices() as f64);
+            }
+            if let Some(rate) = self.requests_per_device_hour(&vendor) {
+                metrics::gauge!("oemgate_vendor_requests_per_device_hour", "vendor" => vendor)
+                    .set(rate);
+            }
+        }
+    }
+
+    /// Vendor requests per polled device per hour since this poller first polled the vendor
+    /// (at least a minute, so the first polls do not read as a huge rate).
+    pub fn requests_per_device_hour(&self, vendor: &str) -> Option<f64> {
+        let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let usage = usage.get(vendor)?;
+        let since = usage.since?;
+        let hours =
+            ((self.clock.now() - since).num_milliseconds() as f64 / 3_600_000.0).max(1.0 / 60.0);
+        let devices = usage.devices.len().max(1) as f64;
+        Some(usage.requests as f64 / devices / hours)
+    }
+
+    /// Reads the devices of one account. One entry per device, in order; `Err` only when
+    /// the store failed.
+    async fn read_group(
+        &self,
+        records: &[DeviceRecord],
+    ) -> Result<Vec<Result<Observation, ReadError>>, StoreError> {
+        let Some(first) = records.first() else { return Ok(Vec::new()) };
+        let all = |make: &dyn Fn() -> ReadError| records.iter().map(|_| Err(make())).collect();
+        let gateway_error = |kind, message: String| {
+            move || ReadError::Adapter(AdapterError::new(kind, "GATEWAY", message.clone()))
+        };
+        let Some(adapter) = self.adapters.get(&first.vendor).cloned() else {
+            let message = format!("no adapter registered for vendor {}", first.vendor);
+            return Ok(all(&gateway_error(ErrorKind::Unsupported, message)));
+        };
+        let Some(gate) = self.gates.get(&first.vendor).cloned() else {
+            let message = format!("no adapter registered for vendor {}", first.vendor);
+            return Ok(all(&gateway_error(ErrorKind::Unsupported, message)));
+        };
+        let Some(account) = self.store.get_account(&first.account_id).await? else {
+            let message = format!("account {} is not linked", first.account_id);
+            return Ok(all(&gateway_error(ErrorKind::Unauthorized, message)));
+        };
+        if account.invalid_since.is_some() {
+            return Ok(all(&|| ReadError::AccountInvalid));
+        }
         // Refresh credentials that are about to expire before spending rate or quota budget on
         // a read that would only come back AuthExpired (tado's tokens live 10 minutes, SMA's
         // 5: without this, every other poll would cost its budget twice).
@@ -360,84 +580,178 @@ impl Poller {
             .credentials
             .expires_at
             .is_some_and(|at| at <= self.clock.now() + chrono::Duration::seconds(30));
-        let account = if expiring && account.account.credentials.refresh_token.is_some() {
-            let refreshed =
-                self.refresh(adapter.as_ref(), &account.account, account.version).await?;
-            oemgate_store::AccountRecord { account: refreshed, version: account.version + 1 }
-        } else {
-            account
+        let mut account = account;
+        let mut refreshed = false;
+        if expiring && account.account.credentials.refresh_token.is_some() {
+            match self.refresh(adapter.as_ref(), &account).await {
+                Ok(fresh) => {
+                    account = fresh;
+                    refreshed = true;
+                }
+                Err(ReadError::Store(err)) => return Err(err),
+                Err(err) => {
+                    let (kind, message) = err.describe();
+                    return Ok(all(&gateway_error(kind, message)));
+                }
+            }
+        }
+
+        // Split by the keys the vendor counts against: one admission per key.
+        let limits = *gate.limits();
+        let mut by_key: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        for (i, record) in records.iter().enumerate() {
+            let device = &record.device;
+            let site = device.site_id.as_deref();
+            let rate_key =
+                VendorGate::scope_key(limits.rate_scope, &record.account_id, site, &device.id);
+            let quota_key = limits.daily_quota.map_or_else(
+                || rate_key.clone(),
+                |q| VendorGate::scope_key(q.per, &record.account_id, site, &device.id),
+            );
+            by_key.entry((rate_key, quota_key)).or_default().push(i);
+        }
+        let mut out: Vec<Option<Result<Observation, ReadError>>> =
+            records.iter().map(|_| None).collect();
+        for ((rate_key, quota_key), indices) in by_key {
+            let devices: Vec<DeviceRef> =
+                indices.iter().map(|&i| records[i].device.clone()).collect();
+            let keys = Keys { rate: &rate_key, quota: &quota_key };
+            let mut results =
+                self.read_batch(adapter.as_ref(), &gate, &account, &devices, keys).await;
+            // An expired token: refresh once (shared by the whole group) and read again.
+            let expired: Vec<usize> = (0..results.len())
+                .filter(|&j| matches!(&results[j], Err(e) if e.kind() == ErrorKind::AuthExpired))
+                .collect();
+            if !expired.is_empty() && !refreshed {
+                match self.refresh(adapter.as_ref(), &account).await {
+                    Ok(fresh) => {
+                        account = fresh;
+                        refreshed = true;
+                        let again: Vec<DeviceRef> =
+                            expired.iter().map(|&j| devices[j].clone()).collect();
+                        let retried =
+                            self.read_batch(adapter.as_ref(), &gate, &account, &again, keys).await;
+                        for (&j, result) in expired.iter().zip(retried) {
+                            results[j] = result;
+                        }
+                    }
+                    Err(ReadError::Store(err)) => return Err(err),
+                    Err(err) => {
+                        let (kind, message) = err.describe();
+                        for &j in &expired {
+                            results[j] = Err(ReadError::Adapter(AdapterError::new(
+                                kind,
+                                "GATEWAY",
+                                message.clone(),
+                            )));
+                        }
+                    }
+                }
+            }
+            for (&i, result) in indices.iter().zip(results) {
+                out[i] = Some(result);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(ReadError::Adapter(AdapterError::new(
+                        ErrorKind::Protocol,
+                        "GATEWAY",
+                        "the adapter returned no result for a device",
+                    )))
+                })
+            })
+            .collect())
+    }
+
+    /// One admission, one `poll_batch` call, one accounting for devices that share rate and
+    /// quota keys. The admission reserves the sum of the devices' costs (an upper bound, so a
+    /// limit is never exceeded); what the batch did not spend goes back to the daily count.
+    async fn read_batch(
+        &self,
+        adapter: &dyn VendorAdapter,
+        gate: &VendorGate,
+        account: &AccountRecord,
+        devices: &[DeviceRef],
+        keys: Keys<'_>,
+    ) -> Vec<Result<Observation, ReadError>> {
+        let costs: Vec<u32> = devices.iter().map(|d| adapter.poll_cost(d.device_type)).collect();
+        let reserved: u32 = costs.iter().sum();
+        let ticket = match gate.admit(keys.rate, keys.quota, reserved) {
+            Admission::Go(ticket) => ticket,
+            Admission::Defer { until, reason } => {
+                return devices
+                    .iter()
+                    .map(|_| Err(ReadError::Deferred { until, reason }))
+                    .collect();
+            }
         };
-        let ticket = self.admit(&gate, &rate_key, &quota_key, cost)?;
-        let first = adapter.poll(&account.account, device).await;
-        self.settle(&gate, &rate_key, ticket, &first);
-        match first {
-            Ok(observation) => Ok(observation),
-            Err(err) if err.kind() == ErrorKind::AuthExpired => {
-                let refreshed =
-                    self.refresh(adapter.as_ref(), &account.account, account.version).await?;
-                let ticket = self.admit(&gate, &rate_key, &quota_key, cost)?;
-                let second = adapter.poll(&refreshed, device).await;
-                self.settle(&gate, &rate_key, ticket, &second);
-                Ok(second?)
-            }
-            Err(err) => Err(err.into()),
+        let mut results = adapter.poll_batch(&account.account, devices).await;
+        if results.len() != devices.len() {
+            let message = format!(
+                "poll_batch returned {} results for {} devices",
+                results.len(),
+                devices.len()
+            );
+            results = devices
+                .iter()
+                .map(|_| Err(AdapterError::new(ErrorKind::Protocol, "GATEWAY", message.clone())))
+                .collect();
         }
-    }
-
-    fn gate(&self, vendor: &str) -> Result<Arc<VendorGate>, ReadError> {
-        self.gates.get(vendor).cloned().ok_or_else(|| {
-            ReadError::Adapter(AdapterError::new(
-                ErrorKind::Unsupported,
-                "GATEWAY",
-                format!("no adapter registered for vendor {vendor}"),
-            ))
-        })
-    }
-
-    fn admit(
-        &self,
-        gate: &VendorGate,
-        rate_key: &str,
-        quota_key: &str,
-        cost: u32,
-    ) -> Result<Ticket, ReadError> {
-        match gate.admit(rate_key, quota_key, cost) {
-            Admission::Go(ticket) => Ok(ticket),
-            Admission::Defer { until, reason } => Err(ReadError::Deferred { until, reason }),
-        }
-    }
-
-    /// Counts the requests a call made and tells the gate how it went.
-    fn settle(
-        &self,
-        gate: &VendorGate,
-        rate_key: &str,
-        ticket: Ticket,
-        result: &Result<Observation, AdapterError>,
-    ) {
+        // Requests spent: what each observation says, and each failed device's full cost
+        // (we cannot know how far a failed read got, so we assume the worst for the quota).
+        let spent: u32 = results
+            .iter()
+            .zip(&costs)
+            .map(|(r, cost)| match r {
+                Ok(observation) => observation.requests,
+                Err(_) => *cost,
+            })
+            .sum();
+        gate.refund(keys.quota, reserved.saturating_sub(spent));
+        // The breaker and holds see the batch as one call: it went through if any device
+        // was read; otherwise the first error speaks for it.
+        let first_error = results.iter().find_map(|r| r.as_ref().err());
         let vendor = gate.vendor().to_string();
-        let requests = match result {
-            Ok(observation) => {
-                gate.record(rate_key, None);
-                observation.requests
-            }
-            Err(err) => {
+        match (results.iter().any(Result::is_ok), first_error) {
+            (false, Some(err)) => {
                 if err.kind() == ErrorKind::RateLimited {
                     metrics::counter!("oemgate_vendor_rate_limited_total", "vendor" => vendor.clone())
                         .increment(1);
                 }
-                gate.record(rate_key, Some((err.kind(), err.retry_after())));
-                1
+                gate.record(keys.rate, Some((err.kind(), err.retry_after())));
             }
-        };
-        self.count_requests(requests);
-        metrics::counter!("oemgate_vendor_requests_total", "vendor" => vendor)
-            .increment(u64::from(requests));
+            _ => gate.record(keys.rate, None),
+        }
         drop(ticket);
+        self.count_requests(&vendor, devices, spent);
+        results.into_iter().map(|r| r.map_err(ReadError::Adapter)).collect()
     }
 
-    /// The interval a device's share of its vendor's daily quota allows, if the vendor has one.
-    fn quota_stretch(&self, record: &DeviceRecord) -> Option<chrono::Duration> {
+    fn count_requests(&self, vendor: &str, devices: &[DeviceRef], n: u32) {
+        self.stats.vendor_requests.fetch_add(u64::from(n), Ordering::Relaxed);
+        metrics::counter!("oemgate_vendor_requests_total", "vendor" => vendor.to_string())
+            .increment(u64::from(n));
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = usage.entry(vendor.to_string()).or_default();
+        entry.requests += u64::from(n);
+        entry.since.get_or_insert_with(|| self.clock.now());
+        for device in devices {
+            if !entry.devices.contains(&device.id) {
+                entry.devices.insert(device.id.clone());
+            }
+        }
+    }
+
+    /// The interval the device's vendor quota allows for `context`, if the vendor has a daily
+    /// quota.
+    fn quota_stretch(
+        &self,
+        record: &DeviceRecord,
+        context: PollContext,
+    ) -> Option<chrono::Duration> {
         let gate = self.gates.get(&record.vendor)?;
         let adapter = self.adapters.get(&record.vendor)?;
         let quota = gate.limits().daily_quota?;
@@ -448,8 +762,12 @@ impl Poller {
             device.site_id.as_deref(),
             &device.id,
         );
-        let interval =
-            gate.quota_interval(&key, &device.id, adapter.poll_cost(device.device_type))?;
+        let demand = Demand {
+            interval: self.planner.interval(context),
+            cost: adapter.poll_cost(device.device_type),
+            context,
+        };
+        let interval = gate.quota_interval(&key, &device.id, demand)?;
         chrono::Duration::from_std(interval).ok()
     }
 
@@ -463,38 +781,57 @@ impl Poller {
         self.gates.get(vendor).cloned()
     }
 
+    /// The interval a device's vendor quota currently allows it, when that is longer than
+    /// its context asks for: the device cannot meet its bound and is reported as
+    /// quota-limited. `None` for devices whose bound the quota can pay for.
+    pub fn quota_limited_interval(&self, record: &DeviceRecord) -> Option<Duration> {
+        let gate = self.gates.get(&record.vendor)?;
+        let quota = gate.limits().daily_quota?;
+        let device = &record.device;
+        let key = VendorGate::scope_key(
+            quota.per,
+            &record.account_id,
+            device.site_id.as_deref(),
+            &device.id,
+        );
+        let planned = gate.planned_interval(&key, &device.id)?;
+        let shortest = self.planner.interval(PollContext::Charging);
+        (planned > shortest).then_some(planned)
+    }
+
     /// Refreshes an account's credentials and stores them with a compare-and-set, so that
     /// two instances never both spend a single-use refresh token: the loser of the race
     /// reloads the winner's credentials instead.
     async fn refresh(
         &self,
         adapter: &dyn VendorAdapter,
-        account: &AccountRef,
-        version: u64,
-    ) -> Result<AccountRef, ReadError> {
-        let credentials = adapter.refresh_credentials(account).await?;
-        self.count_requests(1);
+        account: &AccountRecord,
+    ) -> Result<AccountRecord, ReadError> {
+        let credentials = adapter.refresh_credentials(&account.account).await;
+        self.count_requests(adapter.info().name, &[], 1);
+        let credentials = credentials?;
         self.stats.credential_refreshes.fetch_add(1, Ordering::Relaxed);
-        let mut updated = account.clone();
+        let mut updated = account.account.clone();
         updated.credentials = credentials;
-        match self.store.put_account(updated.clone(), version).await {
-            Ok(_) => Ok(updated),
+        match self.store.put_account(updated.clone(), account.version).await {
+            Ok(version) => Ok(AccountRecord { account: updated, version, invalid_since: None }),
             Err(StoreError::Conflict { .. }) => {
-                let latest = self.store.get_account(&account.account_id).await?;
-                Ok(latest.map(|r| r.account).unwrap_or(updated))
+                let latest = self.store.get_account(&account.account.account_id).await?;
+                Ok(latest.unwrap_or(AccountRecord {
+                    account: updated,
+                    version: account.version + 1,
+                    invalid_since: None,
+                }))
             }
             Err(err) => Err(err.into()),
         }
-    }
-
-    fn count_requests(&self, n: u32) {
-        self.stats.vendor_requests.fetch_add(u64::from(n), Ordering::Relaxed);
     }
 
     async fn store_observation(
         &self,
         record: &DeviceRecord,
         observation: Observation,
+        jitter: f64,
     ) -> Result<PollOutcome, SchedulerError> {
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&record.device.id);
         self.stats.polls_ok.fetch_add(1, Ordering::Relaxed);
@@ -509,24 +846,60 @@ impl Poller {
             }
             None => (fresh, vec!["*".to_string()], 0),
         };
-        let device_type = record.device.device_type;
         let snapshot = Snapshot {
             device_id: record.device.id.clone(),
             user_id: record.device.user_id.clone(),
-            device_type,
+            device_type: record.device.device_type,
             version: expected + 1,
             observed_at: observation.observed_at,
             resource: resource.clone(),
         };
+        let verb = if previous.is_none() { "discovered" } else { "updated" };
+        self.put_snapshot(record, snapshot, expected, verb, &changed).await?;
+        let context =
+            self.with_pending_actions(&record.device.id, detect_context(&observation)).await?;
+        if let Some(prev) = &previous {
+            // How old the stored data was when this read replaced it: the freshness the API
+            // served, per context.
+            let age = (observation.observed_at - prev.observed_at).to_std().unwrap_or_default();
+            metrics::histogram!("oemgate_data_age_seconds", "context" => context.as_str())
+                .record(age.as_secs_f64());
+        }
+        let mut next_due = self.planner.next_due(self.clock.now(), context, jitter);
+        if let Some(stretched) = self.quota_stretch(record, context) {
+            let floor = self.clock.now() + stretched;
+            if floor > next_due {
+                metrics::counter!(
+                    "oemgate_polls_stretched_total",
+                    "vendor" => record.vendor.clone(),
+                    "context" => context.as_str()
+                )
+                .increment(1);
+                next_due = floor;
+            }
+        }
+        self.store.schedule(&record.device.id, next_due).await?;
+        Ok(PollOutcome::Stored { changed, observed_at: observation.observed_at, context, next_due })
+    }
+
+    /// Stores a snapshot with a compare-and-set and appends the change event when something
+    /// changed. A conflict means another instance stored a newer read meanwhile: ours is not
+    /// newer, so it is dropped.
+    async fn put_snapshot(
+        &self,
+        record: &DeviceRecord,
+        snapshot: Snapshot,
+        expected: u64,
+        verb: &str,
+        changed: &[String],
+    ) -> Result<(), SchedulerError> {
+        let resource = snapshot.resource.clone();
         match self.store.put_snapshot(snapshot, expected).await {
             Ok(_) => {
                 if !changed.is_empty() {
                     self.stats.changes.fetch_add(1, Ordering::Relaxed);
-                    let (verb, fields) = if previous.is_none() {
-                        ("discovered", Vec::new())
-                    } else {
-                        ("updated", changed.clone())
-                    };
+                    let fields = if verb == "discovered" { Vec::new() } else { changed.to_vec() };
+                    let device_type = record.device.device_type;
                     let event = Event {
                         id: String::new(),
                         event: format!("user:{}:{verb}", device_type.as_str()),
@@ -539,37 +912,14 @@ impl Poller {
                     };
                     self.store.append_event(event).await?;
                 }
+                Ok(())
             }
-            // Another instance stored a newer read meanwhile; ours is not newer, drop it.
             Err(StoreError::Conflict { .. }) => {
-                debug!(device = %record.device.id, "snapshot superseded")
+                debug!(device = %record.device.id, "snapshot superseded");
+                Ok(())
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => Err(err.into()),
         }
-        let context =
-            self.with_pending_actions(&record.device.id, detect_context(&observation)).await?;
-        if let Some(prev) = &previous {
-            // How old the stored data was when this read replaced it: the freshness the API
-            // served, per context.
-            let age = (observation.observed_at - prev.observed_at).to_std().unwrap_or_default();
-            metrics::histogram!("oemgate_data_age_seconds", "context" => context.as_str())
-                .record(age.as_secs_f64());
-        }
-        let mut next_due = self.planner.next_due(self.clock.now(), context, self.jitter());
-        if let Some(stretched) = self.quota_stretch(record) {
-            // A daily quota that cannot meet the context's bound for every device sharing it
-            // stretches all of them evenly (pending actions excepted: they are few and short).
-            if context != PollContext::ActionPending {
-                let floor = self.clock.now() + stretched;
-                if floor > next_due {
-                    metrics::counter!("oemgate_polls_stretched_total", "vendor" => record.vendor.clone())
-                        .increment(1);
-                    next_due = floor;
-                }
-            }
-        }
-        self.store.schedule(&record.device.id, next_due).await?;
-        Ok(PollOutcome::Stored { changed, context, next_due })
     }
 
     /// `context`, unless an action waits for the device to confirm it: then
@@ -591,6 +941,10 @@ impl Poller {
     ) -> Result<PollOutcome, SchedulerError> {
         let err = match err {
             ReadError::Store(err) => return Err(err.into()),
+            ReadError::AccountInvalid => {
+                self.stop_polling(record).await?;
+                return Ok(PollOutcome::Stopped);
+            }
             ReadError::Deferred { until, reason } => {
                 self.stats.deferrals.fetch_add(1, Ordering::Relaxed);
                 // Spread deferred devices over a few seconds so they do not all return at
@@ -604,7 +958,19 @@ impl Poller {
             ReadError::Adapter(err) => err,
         };
         self.stats.polls_failed.fetch_add(1, Ordering::Relaxed);
+        if err.kind() == ErrorKind::Unauthorized {
+            warn!(device = %record.device.id, vendor = %record.vendor, error = %err, "credentials rejected; polling stops until the user relinks");
+            self.invalidate_account(record).await?;
+            self.stop_polling(record).await?;
+            return Ok(PollOutcome::Stopped);
+        }
         let now = self.clock.now();
+        let failures = {
+            let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            let n = map.entry(record.device.id.clone()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        };
         let next_due = if err.kind() == ErrorKind::DeviceAsleep {
             // Asleep is not a failure of the vendor: come back on the sleeping bound (or the
             // action-pending interval while an action waits for the car).
@@ -612,24 +978,140 @@ impl Poller {
                 self.with_pending_actions(&record.device.id, PollContext::Sleeping).await?;
             self.planner.next_due(now, context, self.jitter())
         } else {
-            let failures = {
-                let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-                let n = map.entry(record.device.id.clone()).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            };
             self.planner.retry_due(now, failures, err.kind(), err.retry_after(), self.jitter())
         };
+        if unreachable_after(err.kind(), failures) {
+            self.mark_unreachable(record).await?;
+        }
         warn!(device = %record.device.id, vendor = %record.vendor, error = %err, %next_due, "poll failed");
         self.store.schedule(&record.device.id, next_due).await?;
         Ok(PollOutcome::Failed { kind: err.kind(), next_due })
     }
+
+    /// Keeps the last known state but says the device cannot be read now: `isReachable`
+    /// becomes false (an `updated` event tells subscribers). `lastSeen` stays what the vendor
+    /// last reported.
+    async fn mark_unreachable(&self, record: &DeviceRecord) -> Result<(), SchedulerError> {
+        let Some(previous) = self.store.get_snapshot(&record.device.id).await? else {
+            return Ok(());
+        };
+        if previous.resource.get("isReachable") != Some(&serde_json::Value::Bool(true)) {
+            return Ok(());
+        }
+        let mut resource = previous.resource.clone();
+        resource["isReachable"] = serde_json::Value::Bool(false);
+        let snapshot = Snapshot { resource, version: previous.version + 1, ..previous.clone() };
+        let changed = ["isReachable".to_string()];
+        self.put_snapshot(record, snapshot, previous.version, "updated", &changed).await
+    }
+
+    /// Marks the device's account invalid and, the first time, tells the user through a
+    /// `user:credentials:invalidated` event and stops polling the account's other devices.
+    async fn invalidate_account(&self, record: &DeviceRecord) -> Result<(), SchedulerError> {
+        let now = self.clock.now();
+        if !self.store.invalidate_account(&record.account_id, now).await? {
+            return Ok(());
+        }
+        self.stats.accounts_invalidated.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("oemgate_credentials_invalidated_total", "vendor" => record.vendor.clone())
+            .increment(1);
+        let user_id = record.device.user_id.clone();
+        let event = Event {
+            id: String::new(),
+            event: "user:credentials:invalidated".to_string(),
+            user_id: user_id.clone(),
+            created_at: now,
+            payload: serde_json::json!({ "user": { "id": user_id }, "vendor": record.vendor }),
+        };
+        self.store.append_event(event).await?;
+        // The account's other devices leave the schedule now rather than each spending one
+        // more rejected request.
+        let filter = DeviceFilter { user_id: Some(user_id), device_type: None };
+        let mut page = PageRequest { page_size: 1000, ..PageRequest::default() };
+        loop {
+            let devices = self.store.list_devices(&filter, &page).await?;
+            for other in devices.items.iter().filter(|d| d.account_id == record.account_id) {
+                self.stop_polling(other).await?;
+            }
+            match devices.after {
+                Some(after) if !devices.items.is_empty() => page.after = Some(after),
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    async fn stop_polling(&self, record: &DeviceRecord) -> Result<(), SchedulerError> {
+        self.store.unschedule(&record.device.id).await?;
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&record.device.id);
+        if let Some(gate) = self.gates.get(&record.vendor) {
+            gate.forget_device(&record.device.id);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a failure of `kind`, the `failures`-th in a row, means the device cannot be read:
+/// at once when the vendor says so (offline, unknown), after two in a row for errors that may
+/// be a blip. Our own limits (rate limits, deferrals) never make a device unreachable.
+fn unreachable_after(kind: ErrorKind, failures: u32) -> bool {
+    match kind {
+        ErrorKind::DeviceOffline | ErrorKind::NotFound => true,
+        ErrorKind::Transient | ErrorKind::Protocol => failures >= 2,
+        _ => false,
+    }
+}
+
+/// A number in [0, 1) from a string: the same for the same string (FNV-1a).
+fn unit_hash(s: &str) -> f64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in s.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The keys a batch is counted against.
+#[derive(Clone, Copy)]
+struct Keys<'a> {
+    rate: &'a str,
+    quota: &'a str,
 }
 
 enum ReadError {
     Adapter(AdapterError),
     Store(StoreError),
-    Deferred { until: DateTime<Utc>, reason: DeferReason },
+    Deferred {
+        until: DateTime<Utc>,
+        reason: DeferReason,
+    },
+    /// The account's credentials were rejected earlier; nothing is sent.
+    AccountInvalid,
+}
+
+impl ReadError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ReadError::Adapter(err) => err.kind(),
+            ReadError::AccountInvalid => ErrorKind::Unauthorized,
+            ReadError::Store(_) | ReadError::Deferred { .. } => ErrorKind::Transient,
+        }
+    }
+
+    /// Kind and message, to hand a shared failure (a refresh) to every device of a group.
+    fn describe(&self) -> (ErrorKind, String) {
+        match self {
+            ReadError::Adapter(err) => (err.kind(), err.to_string()),
+            ReadError::Store(err) => (ErrorKind::Transient, err.to_string()),
+            ReadError::Deferred { reason, .. } => {
+                (ErrorKind::Transient, format!("deferred: {}", reason.as_str()))
+            }
+            ReadError::AccountInvalid => {
+                (ErrorKind::Unauthorized, "the account's credentials are invalid".to_string())
+            }
+        }
+    }
 }
 
 impl From<AdapterError> for ReadError {

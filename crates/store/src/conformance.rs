@@ -448,7 +448,15 @@ pub async fn schedule(store: &dyn Store) {
     // Due times in 1971, so no real schedule entry is ever due at these `now` values.
     let base = Utc.with_ymd_and_hms(1971, 1, 1, 0, 0, 0).single().expect("valid date");
     let t = |seconds: i64| base + Duration::seconds(seconds);
-    let (d1, d2, d3) = (run.id("d1"), run.id("d2"), run.id("d3"));
+    // Three devices of one shard (the claims below are per shard) and one of another.
+    let mut ids = (0..).map(|i| run.id(&format!("d{i}")));
+    let d1 = ids.next().expect("id");
+    let shard = crate::shard_of(&d1);
+    let mut same = ids.by_ref().filter(|id| crate::shard_of(id) == shard);
+    let (d2, d3) = (same.next().expect("id"), same.next().expect("id"));
+    let other = (0..).map(|i| run.id(&format!("o{i}"))).find(|id| crate::shard_of(id) != shard);
+    let other = other.expect("id");
+    let other_shard = crate::shard_of(&other);
     let len_before = store.schedule_len().await.expect("len");
 
     store.schedule(&d1, t(10)).await.expect("schedule");
@@ -464,22 +472,32 @@ pub async fn schedule(store: &dyn Store) {
     assert_eq!(store.schedule_earlier(&d3, t(30)).await.expect("insert"), t(30));
     assert_eq!(store.schedule_len().await.expect("len"), len_before + 3);
 
-    // Nothing is due before the earliest entry; limit 0 takes nothing.
-    assert!(store.claim_due(t(0), 10, t(60)).await.expect("claim").is_empty());
-    assert!(store.claim_due(t(100), 0, t(200)).await.expect("claim").is_empty());
+    // Nothing is due before the earliest entry; limit 0 takes nothing; a claim takes only
+    // its own shard; a shard out of range holds nothing.
+    assert!(store.claim_due(shard, t(0), 10, t(60)).await.expect("claim").is_empty());
+    assert!(store.claim_due(shard, t(100), 0, t(200)).await.expect("claim").is_empty());
+    store.schedule(&other, t(2)).await.expect("schedule");
+    let claimed = store.claim_due(other_shard, t(2), 10, t(3)).await.expect("claim");
+    assert_eq!(claimed, [(other.clone(), t(2))]);
+    store.unschedule(&other).await.expect("unschedule");
+    let out_of_range = crate::SCHEDULE_SHARDS;
+    assert!(store.claim_due(out_of_range, t(100), 10, t(200)).await.expect("claim").is_empty());
 
     // Claims come earliest first with their due times, and lease the devices.
-    let claimed = store.claim_due(t(5), 10, t(60)).await.expect("claim");
+    let claimed = store.claim_due(shard, t(5), 10, t(60)).await.expect("claim");
     assert_eq!(claimed, [(d1.clone(), t(1)), (d2.clone(), t(5))]);
     assert_eq!(store.due_at(&d1).await.expect("due"), Some(t(60)));
-    assert!(store.claim_due(t(5), 10, t(60)).await.expect("claim again").is_empty(), "leased");
-    let claimed = store.claim_due(t(59), 10, t(90)).await.expect("claim");
+    assert!(
+        store.claim_due(shard, t(5), 10, t(60)).await.expect("claim again").is_empty(),
+        "leased"
+    );
+    let claimed = store.claim_due(shard, t(59), 10, t(90)).await.expect("claim");
     assert_eq!(claimed, [(d3.clone(), t(30))], "leased devices stay out until the lease ends");
 
     // When the lease runs out they are due again; ties go by id, and limit holds.
-    let claimed = store.claim_due(t(60), 1, t(120)).await.expect("claim");
+    let claimed = store.claim_due(shard, t(60), 1, t(120)).await.expect("claim");
     assert_eq!(claimed, [(d1.clone(), t(60))]);
-    let claimed = store.claim_due(t(60), 10, t(120)).await.expect("claim");
+    let claimed = store.claim_due(shard, t(60), 10, t(120)).await.expect("claim");
     assert_eq!(claimed, [(d2.clone(), t(60))]);
 
     // schedule() may move later; unschedule removes.
@@ -556,11 +574,29 @@ pub async fn accounts(store: &dyn Store) {
     assert_eq!(store.put_account(account("acc1", "u", "t2"), 1).await.expect("refresh"), 2);
     assert_conflict(store.put_account(account("acc1", "u", "t2-lost"), 1).await, 1, 2);
     let stored = store.get_account(&run.id("acc1")).await.expect("get").expect("stored");
-    assert_eq!(stored, AccountRecord { account: account("acc1", "u", "t2"), version: 2 });
+    assert_eq!(
+        stored,
+        AccountRecord { account: account("acc1", "u", "t2"), version: 2, invalid_since: None }
+    );
+
+    // Invalidation: once, bumping the version (a racing refresh loses), cleared by a put.
+    let at: DateTime<Utc> = "2026-03-01T10:00:00Z".parse().expect("time");
+    assert!(store.invalidate_account(&run.id("acc1"), at).await.expect("invalidate"));
+    let later = at + chrono::Duration::minutes(1);
+    assert!(!store.invalidate_account(&run.id("acc1"), later).await.expect("again"));
+    assert!(!store.invalidate_account(&run.id("nope"), at).await.expect("absent"));
+    let stored = store.get_account(&run.id("acc1")).await.expect("get").expect("stored");
+    assert_eq!((stored.version, stored.invalid_since), (3, Some(at)));
+    assert_conflict(store.put_account(account("acc1", "u", "t3-lost"), 2).await, 2, 3);
+    let of_user = store.accounts_of_user(&run.id("u")).await.expect("of user");
+    assert_eq!(of_user.iter().find(|r| r.version == 3).and_then(|r| r.invalid_since), Some(at));
+    assert_eq!(store.put_account(account("acc1", "u", "t4"), 3).await.expect("relink"), 4);
+    let stored = store.get_account(&run.id("acc1")).await.expect("get").expect("stored");
+    assert_eq!((stored.version, stored.invalid_since), (4, None));
 
     let of_user = store.accounts_of_user(&run.id("u")).await.expect("of user");
     assert_eq!(account_ids(of_user.clone()), [run.id("acc1"), run.id("acc2")], "id order");
-    assert_eq!(of_user[0].version, 2);
+    assert_eq!(of_user[0].version, 4);
     assert!(store.accounts_of_user(&run.id("nobody")).await.expect("of user").is_empty());
 
     // Moving an account to another user moves it between the user lists.

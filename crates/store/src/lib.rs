@@ -12,6 +12,7 @@
 //! - `traits`: the storage traits ([`DeviceStore`], [`ActionStore`], [`ScheduleStore`],
 //!   [`ClientStore`], [`AccountStore`], [`EventLog`], gathered in [`Store`]) and their records.
 //! - `error`: [`StoreError`], what callers act on (conflict, not found, unavailable ...).
+//! - `shard`: which schedule shard a device lives in ([`shard_of`]).
 //! - [`memory`], [`redis_store`]: the backends.
 //! - [`conformance`]: the behaviour both backends must show, as a reusable test kit.
 //! - `paging` and `codec` (private): the list order, cursors and encodings both backends
@@ -25,6 +26,7 @@ mod error;
 pub mod memory;
 mod paging;
 pub mod redis_store;
+mod shard;
 mod traits;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ pub use error::*;
 pub use memory::MemoryStore;
 pub use paging::MAX_PAGE_SIZE;
 pub use redis_store::{RedisConfig, RedisStore};
+pub use shard::{SCHEDULE_SHARDS, all_shards, shard_of};
 pub use traits::*;
 
 /// Opens the configured store: in memory when `url` is `None`, else Redis at `url` with keys

@@ -37,7 +37,8 @@ struct Inner {
     pending: BTreeSet<String>,
     /// Due time (epoch ms) by device, and the same pairs ordered by time for claims.
     due: HashMap<String, i64>,
-    queue: BTreeSet<(i64, String)>,
+    /// One time-ordered queue per schedule shard.
+    queue: Vec<BTreeSet<(i64, String)>>,
     /// Time (epoch ms) of the last refresh hint taken per device.
     hints: HashMap<String, i64>,
     clients: HashMap<String, ApiClient>,
@@ -138,16 +139,24 @@ fn next_version(key: &str, stored: Option<u64>, expected: u64) -> StoreResult<u6
 }
 
 impl Inner {
+    fn queue(&mut self, device_id: &str) -> &mut BTreeSet<(i64, String)> {
+        let shard = usize::from(crate::shard_of(device_id));
+        if self.queue.len() <= shard {
+            self.queue.resize_with(usize::from(crate::SCHEDULE_SHARDS), BTreeSet::new);
+        }
+        &mut self.queue[shard]
+    }
+
     fn unschedule(&mut self, device_id: &str) {
         if let Some(old) = self.due.remove(device_id) {
-            self.queue.remove(&(old, device_id.to_owned()));
+            self.queue(device_id).remove(&(old, device_id.to_owned()));
         }
     }
 
     fn schedule(&mut self, device_id: &str, due: i64) {
         self.unschedule(device_id);
         self.due.insert(device_id.to_owned(), due);
-        self.queue.insert((due, device_id.to_owned()));
+        self.queue(device_id).insert((due, device_id.to_owned()));
     }
 }
 
@@ -287,14 +296,18 @@ impl ScheduleStore for MemoryStore {
 
     async fn claim_due(
         &self,
+        shard: u16,
         now: DateTime<Utc>,
         limit: usize,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
         let mut inner = self.lock();
         let now = to_millis(now);
+        let Some(queue) = inner.queue.get(usize::from(shard)) else {
+            return Ok(Vec::new());
+        };
         let claimed: Vec<(i64, String)> =
-            inner.queue.iter().take_while(|(due, _)| *due <= now).take(limit).cloned().collect();
+            queue.iter().take_while(|(due, _)| *due <= now).take(limit).cloned().collect();
         let lease = to_millis(lease_until);
         for (_, device_id) in &claimed {
             inner.schedule(device_id, lease);
@@ -367,8 +380,20 @@ impl AccountStore for MemoryStore {
         let id = account.account_id.clone();
         let stored = inner.accounts.get(&id).map(|a| a.version);
         let version = next_version(&format!("account {id}"), stored, expected_version)?;
-        inner.accounts.insert(id, AccountRecord { account, version });
+        inner.accounts.insert(id, AccountRecord { account, version, invalid_since: None });
         Ok(version)
+    }
+
+    async fn invalidate_account(&self, account_id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        match inner.accounts.get_mut(account_id) {
+            Some(record) if record.invalid_since.is_none() => {
+                record.invalid_since = Some(at);
+                record.version += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn get_account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>> {

@@ -21,7 +21,8 @@
 //! - `{p}:action:<id>` (hash): `version`, `body` (JSON), `indexes`.
 //! - `{p}:idx:actions:pending`, `{p}:idx:actions:pending:target:<device id>` (sets): pending
 //!   action ids.
-//! - `{p}:schedule` (sorted set): device ids scored by due time in epoch milliseconds.
+//! - `{p}:schedule:<shard>` (sorted sets, one per schedule shard, see [`crate::shard_of`]):
+//!   device ids scored by due time in epoch milliseconds.
 //! - `{p}:client:<id>` (string): API client JSON.
 //! - `{p}:token:<hash>` (string): token JSON, expiring at `expires_at` (`SET ... PXAT`).
 //! - `{p}:account:<id>` (hash): `version`, `body` (account JSON), `indexes`.
@@ -356,8 +357,12 @@ impl Keys {
         format!("{}:idx:actions:pending:target:{target_id}", self.tag)
     }
 
-    fn schedule(&self) -> String {
-        format!("{}:schedule", self.tag)
+    fn schedule(&self, shard: u16) -> String {
+        format!("{}:schedule:{shard}", self.tag)
+    }
+
+    fn schedule_of(&self, device_id: &str) -> String {
+        self.schedule(crate::shard_of(device_id))
     }
 
     fn client(&self, id: &str) -> String {
@@ -454,7 +459,7 @@ impl DeviceStore for RedisStore {
         invocation
             .key(self.keys.device(device_id))
             .key(self.keys.snapshot(device_id))
-            .key(self.keys.schedule())
+            .key(self.keys.schedule_of(device_id))
             .arg(device_id);
         let deleted: i64 = self.invoke("delete_device", invocation).await?;
         Ok(deleted > 0)
@@ -584,7 +589,7 @@ impl ActionStore for RedisStore {
 impl ScheduleStore for RedisStore {
     async fn schedule(&self, device_id: &str, due: DateTime<Utc>) -> StoreResult<()> {
         let mut cmd = redis::cmd("ZADD");
-        cmd.arg(self.keys.schedule()).arg(to_millis(due)).arg(device_id);
+        cmd.arg(self.keys.schedule_of(device_id)).arg(to_millis(due)).arg(device_id);
         let _: i64 = self.query("ZADD", &cmd).await?;
         Ok(())
     }
@@ -594,7 +599,7 @@ impl ScheduleStore for RedisStore {
         device_id: &str,
         due: DateTime<Utc>,
     ) -> StoreResult<DateTime<Utc>> {
-        let key = self.keys.schedule();
+        let key = self.keys.schedule_of(device_id);
         let mut invocation = self.scripts.schedule_earlier.prepare_invoke();
         invocation.key(&key).arg(to_millis(due)).arg(device_id);
         let score: f64 = self.invoke("schedule_earlier", invocation).await?;
@@ -602,7 +607,7 @@ impl ScheduleStore for RedisStore {
     }
 
     async fn due_at(&self, device_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        let key = self.keys.schedule();
+        let key = self.keys.schedule_of(device_id);
         let mut cmd = redis::cmd("ZSCORE");
         cmd.arg(&key).arg(device_id);
         let score: Option<f64> = self.query("ZSCORE", &cmd).await?;
@@ -611,15 +616,16 @@ impl ScheduleStore for RedisStore {
 
     async fn claim_due(
         &self,
+        shard: u16,
         now: DateTime<Utc>,
         limit: usize,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
-        if limit == 0 {
+        if limit == 0 || shard >= crate::SCHEDULE_SHARDS {
             // LIMIT 0 0 is fine for Redis, but there is nothing to ask.
             return Ok(Vec::new());
         }
-        let key = self.keys.schedule();
+        let key = self.keys.schedule(shard);
         let mut invocation = self.scripts.claim_due.prepare_invoke();
         invocation.key(&key).arg(to_millis(now)).arg(limit).arg(to_millis(lease_until));
         let claimed: Vec<(String, f64)> = self.invoke("claim_due", invocation).await?;
@@ -628,13 +634,18 @@ impl ScheduleStore for RedisStore {
 
     async fn unschedule(&self, device_id: &str) -> StoreResult<()> {
         let mut cmd = redis::cmd("ZREM");
-        cmd.arg(self.keys.schedule()).arg(device_id);
+        cmd.arg(self.keys.schedule_of(device_id)).arg(device_id);
         let _: i64 = self.query("ZREM", &cmd).await?;
         Ok(())
     }
 
     async fn schedule_len(&self) -> StoreResult<usize> {
-        self.query("ZCARD", redis::cmd("ZCARD").arg(self.keys.schedule())).await
+        let mut pipe = redis::pipe();
+        for shard in crate::all_shards() {
+            pipe.cmd("ZCARD").arg(self.keys.schedule(shard));
+        }
+        let counts: Vec<usize> = self.query_pipeline("ZCARD", &pipe).await?;
+        Ok(counts.into_iter().sum())
     }
 
     async fn take_hint(
@@ -710,18 +721,61 @@ impl AccountStore for RedisStore {
         self.compare_and_set("put_account", &key, expected_version, invocation).await
     }
 
+    async fn invalidate_account(&self, account_id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let key = self.keys.account(account_id);
+        // Read, mark, compare-and-set; a concurrent put (a refresh, a relink) makes us read
+        // again. A handful of rounds is plenty: puts of one account are rare.
+        for _ in 0..8 {
+            let Some((version, mut stored)) =
+                self.read_one_versioned::<StoredAccount>(key.clone()).await?
+            else {
+                return Ok(false);
+            };
+            if stored.invalid_since.is_some() {
+                return Ok(false);
+            }
+            stored.invalid_since = Some(at);
+            let mut invocation = self.scripts.put_versioned.prepare_invoke();
+            invocation
+                .key(&key)
+                .key(self.keys.accounts_of_user(&stored.account.user_id))
+                .arg(version)
+                .arg(encode(&key, &stored)?)
+                .arg(account_id);
+            match self.compare_and_set("invalidate_account", &key, version, invocation).await {
+                Ok(_) => return Ok(true),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(StoreError::Conflict { key, expected: 0, actual: 0 })
+    }
+
     async fn get_account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>> {
         let stored = self.read_one_versioned(self.keys.account(account_id)).await?;
-        Ok(stored.map(|(version, account)| AccountRecord { account, version }))
+        Ok(stored.map(StoredAccount::into_record))
     }
 
     async fn accounts_of_user(&self, user_id: &str) -> StoreResult<Vec<AccountRecord>> {
         let set = self.keys.accounts_of_user(user_id);
         let stored = self.read_set(&set, |id| self.keys.account(id)).await?;
-        Ok(stored
-            .into_iter()
-            .map(|(version, account)| AccountRecord { account, version })
-            .collect())
+        Ok(stored.into_iter().map(StoredAccount::into_record).collect())
+    }
+}
+
+/// An account's `body`: the account JSON plus its validity (absent while valid, so bodies
+/// written before the flag existed read as valid).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredAccount {
+    #[serde(flatten)]
+    account: AccountRef,
+    #[serde(default, rename = "invalidSince", skip_serializing_if = "Option::is_none")]
+    invalid_since: Option<DateTime<Utc>>,
+}
+
+impl StoredAccount {
+    fn into_record((version, stored): (u64, StoredAccount)) -> AccountRecord {
+        AccountRecord { account: stored.account, version, invalid_since: stored.invalid_since }
     }
 }
 

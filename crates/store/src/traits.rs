@@ -177,12 +177,14 @@ pub trait ScheduleStore: Send + Sync {
     ) -> StoreResult<DateTime<Utc>>;
     /// When a device is due, if scheduled.
     async fn due_at(&self, device_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
-    /// Atomically takes up to `limit` devices due at or before `now`, earliest first, and moves
-    /// each to `lease_until` so no other instance takes it before this one reschedules it (or
-    /// dies and the lease runs out). Returns each device with the due time it had before the
-    /// claim. Ties are taken in device id order.
+    /// Atomically takes up to `limit` devices of schedule shard `shard` (see
+    /// [`crate::shard_of`]) due at or before `now`, earliest first, and moves each to
+    /// `lease_until` so no other instance takes it before this one reschedules it (or dies and
+    /// the lease runs out). Returns each device with the due time it had before the claim.
+    /// Ties are taken in device id order. A shard outside `0..SCHEDULE_SHARDS` holds nothing.
     async fn claim_due(
         &self,
+        shard: u16,
         now: DateTime<Utc>,
         limit: usize,
         lease_until: DateTime<Utc>,
@@ -256,14 +258,25 @@ pub struct AccountRecord {
     /// Incremented by every successful put; the first put yields 1. Credential refreshes
     /// compare-and-set on it so two instances never both spend a single-use refresh token.
     pub version: u64,
+    /// When the vendor rejected the credentials for good (revoked, password changed): the
+    /// account is no longer polled and the user's `linkedVendors` entry shows
+    /// `isValid: false` until the user links the vendor again. `None` while valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_since: Option<DateTime<Utc>>,
 }
 
 /// Linked vendor accounts.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Stores an account if the stored version equals `expected_version` (0 = new); returns
-    /// the new version or `StoreError::Conflict`.
+    /// the new version or `StoreError::Conflict`. New credentials are valid: a put clears
+    /// [`AccountRecord::invalid_since`].
     async fn put_account(&self, account: AccountRef, expected_version: u64) -> StoreResult<u64>;
+    /// Marks an account's credentials invalid since `at` and bumps its version, so that a
+    /// credential refresh racing with it loses its compare-and-set. Returns true when this
+    /// call marked it; false when it was already invalid or does not exist (so exactly one
+    /// caller reports the invalidation).
+    async fn invalidate_account(&self, account_id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
     /// The account with this id.
     async fn get_account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>>;
     /// All accounts of a user, in account id order.
