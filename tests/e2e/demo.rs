@@ -133,6 +133,18 @@ async fn devices_of_every_vendor_are_polled_stored_and_served_behind_a_token() {
     let text = metrics.text().await.unwrap();
     assert!(text.contains("oemgate_polls_total{"), "{text}");
     assert!(text.contains("oemgate_vendor_requests_total{vendor=\"TESLA\"}"), "{text}");
+    // The scheduler's gauges: requests per device-hour, breaker state and, for vendors with a
+    // daily quota, quota use and quota-stretched devices.
+    for name in [
+        "oemgate_vendor_requests_per_device_hour{vendor=\"TESLA\"}",
+        "oemgate_breaker_state{vendor=\"ENPHASE\"}",
+        "oemgate_quota_used_ratio{vendor=\"SOLAREDGE\"}",
+        "oemgate_quota_stretched_devices{vendor=\"TADO\"}",
+        "oemgate_schedule_lag_seconds",
+        "oemgate_data_age_seconds",
+    ] {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
 
     let missing = http
         .get(format!("{}/vehicles/does-not-exist", demo.api_url))

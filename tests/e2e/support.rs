@@ -5,6 +5,7 @@ use std::sync::Arc;
 use oemgate::config::Config;
 use oemgate::demo::{Demo, DemoOptions, DemoParts};
 use oemgate_core::ManualClock;
+use oemgate_scheduler::poller::PollObserver;
 use oemgate_store::Store;
 use serde_json::Value;
 
@@ -19,6 +20,16 @@ pub async fn demo_with(
     fleet: usize,
     store: Option<Arc<dyn Store>>,
 ) -> (Demo, Arc<ManualClock>) {
+    demo_observed(config, fleet, store, None).await
+}
+
+/// Like [`demo_with`], telling `observer` about every poll.
+pub async fn demo_observed(
+    config: Config,
+    fleet: usize,
+    store: Option<Arc<dyn Store>>,
+    observer: Option<Arc<dyn PollObserver>>,
+) -> (Demo, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new("2026-06-01T07:00:00Z".parse().unwrap()));
     let options = DemoOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -30,7 +41,7 @@ pub async fn demo_with(
         client_secret: Some("e2e-secret".into()),
         headless: true,
     };
-    let parts = DemoParts { clock: Some(clock.clone()), store, manual_polling: true };
+    let parts = DemoParts { clock: Some(clock.clone()), store, manual_polling: true, observer };
     let demo = Demo::start_with(config, options, parts).await.unwrap();
     (demo, clock)
 }

@@ -55,6 +55,8 @@ pub struct DemoParts {
     /// Do not start the background poll and executor loops; the caller drives
     /// [`Demo::poller`] and [`Demo::executor`] itself.
     pub manual_polling: bool,
+    /// Told about every poll (tests and the load test compare it with the world's truth).
+    pub observer: Option<Arc<dyn oemgate_scheduler::poller::PollObserver>>,
 }
 
 impl std::fmt::Debug for DemoParts {
@@ -63,6 +65,17 @@ impl std::fmt::Debug for DemoParts {
             .field("manual_polling", &self.manual_polling)
             .finish_non_exhaustive()
     }
+}
+
+/// A simulated account as the demo linked it.
+#[derive(Clone, Debug)]
+pub struct LinkedAccount {
+    /// The simulated account (vendor, household, world devices).
+    pub account: crate::sim::SimAccount,
+    /// The gateway's account id (the devices' `account_id`).
+    pub account_id: String,
+    /// The user that linked it.
+    pub user_id: String,
 }
 
 /// A running demo.
@@ -87,6 +100,10 @@ pub struct Demo {
     pub stats: Arc<PollerStats>,
     /// Devices registered.
     pub devices: usize,
+    /// Every simulated account the demo linked, with the gateway's account and user ids.
+    pub linked: Vec<LinkedAccount>,
+    /// Every request the vendor simulators received.
+    pub sim_requests: oemgate_sim::RequestLog,
     trigger: ShutdownTrigger,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -122,24 +139,30 @@ impl Demo {
 
         let sim = SimHost::new(&config, options.seed, Arc::clone(&clock))?;
         let accounts = sim.populate(options.fleet, options.seed)?;
-        let (sim_addr, sim_task) = sim.serve(options.sim_listen, shutdown.clone()).await?;
+        let (sim_addr, sim_task, sim_requests) =
+            sim.serve_logged(options.sim_listen, shutdown.clone()).await?;
         let sim_url = format!("http://{sim_addr}");
 
         let store: Arc<dyn Store> =
             parts.store.unwrap_or_else(|| Arc::new(oemgate_store::MemoryStore::new()));
         let adapters = app::adapters(&config, Arc::clone(&clock), Some(&sim_url));
-        let poller = Arc::new(Poller::new(
+        let mut poller = Poller::new(
             Arc::clone(&store),
             adapters.clone(),
             Arc::clone(&clock),
             config.scheduler.poller(),
             options.seed,
-        ));
+        );
+        if let Some(observer) = parts.observer {
+            poller = poller.with_observer(observer);
+        }
+        let poller = Arc::new(poller);
 
         // Link every simulated account as its user would (authorization code, login or API
         // key), then discover its devices. One user per household.
         let mut users: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         let mut devices = 0;
+        let mut linked = Vec::with_capacity(accounts.len());
         for (n, account) in accounts.iter().enumerate() {
             let Some(adapter) = adapters.get(account.vendor) else { continue };
             let step = match (account.vendor, &account.link) {
@@ -174,16 +197,18 @@ impl Demo {
                 .entry(account.site.to_string())
                 .or_insert_with(|| uuid::Uuid::new_v4().to_string())
                 .clone();
+            let account_id = format!("{}:{n}", account.vendor.to_lowercase());
             devices += link_account(
                 store.as_ref(),
                 &poller,
                 adapter.as_ref(),
                 &user_id,
-                &format!("{}:{n}", account.vendor.to_lowercase()),
+                &account_id,
                 credentials,
                 clock.now(),
             )
             .await?;
+            linked.push(LinkedAccount { account: account.clone(), account_id, user_id });
         }
 
         let client = ClientCredentials {
@@ -234,6 +259,8 @@ impl Demo {
             executor,
             stats,
             devices,
+            linked,
+            sim_requests,
             trigger,
             tasks,
         })
@@ -288,6 +315,7 @@ pub async fn link_account(
         .discover(&account)
         .await
         .with_context(|| format!("discovering {vendor} devices"))?;
+    poller.after_unmetered_requests(vendor, account_id);
     for device in &found {
         let record = DeviceRecord {
             device: oemgate_core::DeviceRef {

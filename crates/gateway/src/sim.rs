@@ -386,16 +386,28 @@ impl SimHost {
         addr: SocketAddr,
         shutdown: Shutdown,
     ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+        let (local, task, _) = self.serve_logged(addr, shutdown).await?;
+        Ok((local, task))
+    }
+
+    /// Like [`SimHost::serve`], also returning the log of every request the simulators
+    /// received (per prefix, with the clock time), for checks of what the gateway sent.
+    pub async fn serve_logged(
+        &self,
+        addr: SocketAddr,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<(SocketAddr, JoinHandle<()>, oemgate_sim::RequestLog)> {
         let listener =
             TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr().context("simulator listener has no address")?;
         let host = self.host()?;
+        let log = host.request_log();
         let task = tokio::spawn(async move {
             if let Err(err) = host.serve_with_shutdown(listener, shutdown.wait()).await {
                 tracing::error!(error = %err, "simulator server failed");
             }
         });
-        Ok((local, task))
+        Ok((local, task, log))
     }
 }
 

@@ -330,6 +330,15 @@ impl VendorGate {
         Admission::Go(Ticket { gate: Arc::clone(&self.state), key: rate_key.to_string(), probe })
     }
 
+    /// Holds `rate_key` until `until`: requests were sent that the gate could not meter (the
+    /// discovery calls of a linking flow), so the vendor's window must roll over before the
+    /// gate spends more against it.
+    pub fn hold(&self, rate_key: &str, until: DateTime<Utc>) {
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = holds.entry(rate_key.to_string()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
     /// Records how a request went: feeds the breaker and, for a rate-limit answer, holds the
     /// scope key until the vendor's `retry_after` (or a minute when it did not say).
     pub fn record(&self, rate_key: &str, outcome: Option<(ErrorKind, Option<Duration>)>) {
@@ -381,6 +390,16 @@ impl VendorGate {
     pub fn planned_interval(&self, quota_key: &str, device_id: &str) -> Option<Duration> {
         let map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
         map.get(quota_key)?.planned.get(device_id).copied()
+    }
+
+    /// The planned interval of a device whose quota share is longer than its context asks
+    /// for (the device cannot meet its bound); `None` when it is not stretched.
+    pub fn stretched_interval(&self, quota_key: &str, device_id: &str) -> Option<Duration> {
+        let map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
+        let members = map.get(quota_key)?;
+        let planned = members.planned.get(device_id).copied()?;
+        let wanted = members.demands.get(device_id)?.interval;
+        (planned > wanted).then_some(planned)
     }
 
     /// How many devices are currently planned at an interval longer than their context asks

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use oemgate_core::{ContextDelays, ErrorKind, Observation, PollContext};
 use serde::{Deserialize, Serialize};
@@ -32,7 +33,7 @@ impl Default for PlannerConfig {
     fn default() -> Self {
         Self {
             delays: ContextDelays::default(),
-            poll_latency: Duration::from_secs(10),
+            poll_latency: Duration::from_secs(20),
             jitter: 0.1,
             error_backoff_base: Duration::from_secs(15),
             error_backoff_max: Duration::from_secs(20 * 60),
@@ -111,9 +112,16 @@ impl Planner {
         retry_after: Option<Duration>,
         jitter_unit: f64,
     ) -> DateTime<Utc> {
-        let exponent = failures.saturating_sub(1).min(16);
-        let base = self.config.error_backoff_base.saturating_mul(1u32 << exponent);
-        let mut delay = base.min(self.config.error_backoff_max);
+        // backon's exponential schedule (base, doubling, capped), without its own jitter:
+        // ours comes from the caller's seeded RNG so simulations stay reproducible.
+        let mut schedule = ExponentialBuilder::new()
+            .with_min_delay(self.config.error_backoff_base)
+            .with_max_delay(self.config.error_backoff_max)
+            .with_factor(2.0)
+            .without_max_times()
+            .build();
+        let nth = usize::try_from(failures.saturating_sub(1).min(32)).unwrap_or(32);
+        let mut delay = schedule.nth(nth).unwrap_or(self.config.error_backoff_max);
         // Errors that will not heal by themselves wait the longest.
         if matches!(kind, ErrorKind::Unauthorized | ErrorKind::NotFound | ErrorKind::Unsupported) {
             delay = self.config.error_backoff_max;
@@ -156,9 +164,9 @@ mod tests {
     #[test]
     fn interval_leaves_room_for_poll_latency() {
         let planner = Planner::new(PlannerConfig::default());
-        assert_eq!(planner.interval(PollContext::Default), Duration::from_secs(410));
-        assert_eq!(planner.interval(PollContext::Charging), Duration::from_secs(110));
-        assert_eq!(planner.interval(PollContext::Sleeping), Duration::from_secs(1190));
+        assert_eq!(planner.interval(PollContext::Default), Duration::from_secs(400));
+        assert_eq!(planner.interval(PollContext::Charging), Duration::from_secs(100));
+        assert_eq!(planner.interval(PollContext::Sleeping), Duration::from_secs(1180));
         assert_eq!(planner.interval(PollContext::ActionPending), Duration::from_secs(10));
     }
 

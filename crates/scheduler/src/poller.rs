@@ -349,6 +349,15 @@ impl Poller {
         Ok(())
     }
 
+    /// Tells the vendor's gate that requests it did not meter were just sent for an account
+    /// (linking and discovery run outside the poller): its rate key is held for a minute, so
+    /// the first polls of the new devices do not add to an already spent vendor window.
+    pub fn after_unmetered_requests(&self, vendor: &str, account_id: &str) {
+        let Some(gate) = self.gates.get(vendor) else { return };
+        let key = VendorGate::scope_key(gate.limits().rate_scope, account_id, None, "");
+        gate.hold(&key, self.clock.now() + chrono::Duration::seconds(60));
+    }
+
     /// Claims the due devices of the owned shards and polls them. Returns what it did.
     pub async fn tick(&self) -> Result<TickReport, SchedulerError> {
         let now = self.clock.now();
@@ -583,16 +592,13 @@ impl Poller {
         let mut account = account;
         let mut refreshed = false;
         if expiring && account.account.credentials.refresh_token.is_some() {
-            match self.refresh(adapter.as_ref(), &account).await {
+            match self.refresh(adapter.as_ref(), &gate, &account).await {
                 Ok(fresh) => {
                     account = fresh;
                     refreshed = true;
                 }
                 Err(ReadError::Store(err)) => return Err(err),
-                Err(err) => {
-                    let (kind, message) = err.describe();
-                    return Ok(all(&gateway_error(kind, message)));
-                }
+                Err(err) => return Ok(all(&|| err.duplicate())),
             }
         }
 
@@ -612,7 +618,30 @@ impl Poller {
         }
         let mut out: Vec<Option<Result<Observation, ReadError>>> =
             records.iter().map(|_| None).collect();
-        for ((rate_key, quota_key), indices) in by_key {
+        // A batch is admitted at the sum of its devices' costs (the most it can spend), so a
+        // batch never asks for more than the vendor's burst at once: larger groups are split
+        // (FusionSolar allows one call a minute; its devices are then read one by one).
+        let burst = if limits.requests_per_minute > 0 { limits.burst.max(1) } else { u32::MAX };
+        let chunks = by_key.into_iter().flat_map(|(keys, indices)| {
+            let mut chunks: Vec<((String, String), Vec<usize>)> = Vec::new();
+            let mut current: Vec<usize> = Vec::new();
+            let mut cost = 0u32;
+            for i in indices {
+                let c = adapter.poll_cost(records[i].device.device_type).max(1);
+                if !current.is_empty() && cost.saturating_add(c) > burst {
+                    chunks.push((keys.clone(), std::mem::take(&mut current)));
+                    cost = 0;
+                }
+                current.push(i);
+                cost = cost.saturating_add(c);
+            }
+            if !current.is_empty() {
+                chunks.push((keys, current));
+            }
+            chunks
+        });
+        let chunks: Vec<_> = chunks.collect();
+        for ((rate_key, quota_key), indices) in chunks {
             let devices: Vec<DeviceRef> =
                 indices.iter().map(|&i| records[i].device.clone()).collect();
             let keys = Keys { rate: &rate_key, quota: &quota_key };
@@ -623,7 +652,7 @@ impl Poller {
                 .filter(|&j| matches!(&results[j], Err(e) if e.kind() == ErrorKind::AuthExpired))
                 .collect();
             if !expired.is_empty() && !refreshed {
-                match self.refresh(adapter.as_ref(), &account).await {
+                match self.refresh(adapter.as_ref(), &gate, &account).await {
                     Ok(fresh) => {
                         account = fresh;
                         refreshed = true;
@@ -637,13 +666,8 @@ impl Poller {
                     }
                     Err(ReadError::Store(err)) => return Err(err),
                     Err(err) => {
-                        let (kind, message) = err.describe();
                         for &j in &expired {
-                            results[j] = Err(ReadError::Adapter(AdapterError::new(
-                                kind,
-                                "GATEWAY",
-                                message.clone(),
-                            )));
+                            results[j] = Err(err.duplicate());
                         }
                     }
                 }
@@ -794,20 +818,32 @@ impl Poller {
             device.site_id.as_deref(),
             &device.id,
         );
-        let planned = gate.planned_interval(&key, &device.id)?;
-        let shortest = self.planner.interval(PollContext::Charging);
-        (planned > shortest).then_some(planned)
+        gate.stretched_interval(&key, &device.id)
     }
 
     /// Refreshes an account's credentials and stores them with a compare-and-set, so that
     /// two instances never both spend a single-use refresh token: the loser of the race
     /// reloads the winner's credentials instead.
+    ///
+    /// The refresh passes the vendor's gate like a read (one request against the account's
+    /// rate key): during an outage it waits for the breaker instead of hammering the
+    /// vendor's token endpoint.
     async fn refresh(
         &self,
         adapter: &dyn VendorAdapter,
+        gate: &VendorGate,
         account: &AccountRecord,
     ) -> Result<AccountRecord, ReadError> {
+        let key = format!("account:{}", account.account.account_id);
+        let ticket = match gate.admit(&key, &key, 1) {
+            Admission::Go(ticket) => ticket,
+            Admission::Defer { until, reason } => {
+                return Err(ReadError::Deferred { until, reason });
+            }
+        };
         let credentials = adapter.refresh_credentials(&account.account).await;
+        gate.record(&key, credentials.as_ref().err().map(|e| (e.kind(), e.retry_after())));
+        drop(ticket);
         self.count_requests(adapter.info().name, &[], 1);
         let credentials = credentials?;
         self.stats.credential_refreshes.fetch_add(1, Ordering::Relaxed);
@@ -952,6 +988,10 @@ impl Poller {
                 let spread = chrono::Duration::milliseconds((self.jitter() * 5000.0) as i64);
                 let next_due = until.max(self.clock.now()) + spread;
                 debug!(device = %record.device.id, reason = reason.as_str(), %next_due, "poll deferred");
+                if reason == DeferReason::BreakerOpen {
+                    // The vendor is failing: its devices cannot be read, and say so.
+                    self.mark_unreachable(record).await?;
+                }
                 self.store.schedule(&record.device.id, next_due).await?;
                 return Ok(PollOutcome::Deferred { reason, next_due });
             }
@@ -978,7 +1018,19 @@ impl Poller {
                 self.with_pending_actions(&record.device.id, PollContext::Sleeping).await?;
             self.planner.next_due(now, context, self.jitter())
         } else {
-            self.planner.retry_due(now, failures, err.kind(), err.retry_after(), self.jitter())
+            let due =
+                self.planner.retry_due(now, failures, err.kind(), err.retry_after(), self.jitter());
+            if matches!(err.kind(), ErrorKind::Transient | ErrorKind::Protocol)
+                && err.retry_after().is_none()
+            {
+                // Errors that heal by themselves (an outage) never push a device past its
+                // default bound: the vendor's breaker, not each device's backoff, keeps an
+                // outage from costing requests, and when it ends every device is read again
+                // within one bound.
+                due.min(self.planner.next_due(now, PollContext::Default, 0.0))
+            } else {
+                due
+            }
         };
         if unreachable_after(err.kind(), failures) {
             self.mark_unreachable(record).await?;
@@ -1099,17 +1151,25 @@ impl ReadError {
         }
     }
 
-    /// Kind and message, to hand a shared failure (a refresh) to every device of a group.
-    fn describe(&self) -> (ErrorKind, String) {
+    /// A copy, to hand a failure shared by a group (a refresh) to each of its devices.
+    fn duplicate(&self) -> ReadError {
         match self {
-            ReadError::Adapter(err) => (err.kind(), err.to_string()),
-            ReadError::Store(err) => (ErrorKind::Transient, err.to_string()),
-            ReadError::Deferred { reason, .. } => {
-                (ErrorKind::Transient, format!("deferred: {}", reason.as_str()))
+            ReadError::Adapter(err) => {
+                let copy = AdapterError::new(err.kind(), err.vendor(), err.message());
+                ReadError::Adapter(match err.retry_after() {
+                    Some(after) => copy.with_retry_after(after),
+                    None => copy,
+                })
             }
-            ReadError::AccountInvalid => {
-                (ErrorKind::Unauthorized, "the account's credentials are invalid".to_string())
+            ReadError::Store(err) => ReadError::Store(StoreError::Unavailable {
+                backend: "store",
+                message: err.to_string(),
+                source: None,
+            }),
+            ReadError::Deferred { until, reason } => {
+                ReadError::Deferred { until: *until, reason: *reason }
             }
+            ReadError::AccountInvalid => ReadError::AccountInvalid,
         }
     }
 }

@@ -14,6 +14,7 @@ use oemgate_core::{
     Vehicle, VehicleApi, VendorAdapter, VendorInfo, VendorLimits, VendorType,
 };
 use oemgate_scheduler::limits::DeferReason;
+use oemgate_scheduler::poller::StaticShards;
 use oemgate_scheduler::{Adapters, PollOutcome, Poller, PollerConfig};
 use oemgate_store::{
     AccountStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, ScheduleStore, Store,
@@ -28,6 +29,8 @@ struct Scripted {
     reads: Mutex<VecDeque<AdapterResult<Observation>>>,
     refreshes: AtomicU32,
     tokens_seen: Mutex<Vec<String>>,
+    /// The size of every `poll_batch` call.
+    batches: Mutex<Vec<usize>>,
 }
 
 #[async_trait]
@@ -87,6 +90,26 @@ impl VendorAdapter for Scripted {
     }
     fn vehicles(&self) -> Option<&dyn VehicleApi> {
         Some(self)
+    }
+    /// Like a vendor that lists all vehicles in one request: the first observation carries
+    /// the request, the others ride along.
+    async fn poll_batch(
+        &self,
+        account: &AccountRef,
+        devices: &[DeviceRef],
+    ) -> Vec<AdapterResult<Observation>> {
+        self.batches.lock().unwrap().push(devices.len());
+        let mut out = Vec::new();
+        for (i, device) in devices.iter().enumerate() {
+            let mut read = self.read_vehicle(account, device).await;
+            if let Ok(observation) = &mut read
+                && i > 0
+            {
+                observation.requests = 0;
+            }
+            out.push(read);
+        }
+        out
     }
 }
 
@@ -173,7 +196,7 @@ async fn first_poll_stores_snapshot_and_schedules_within_the_charging_bound() {
     assert_eq!(events[0].event, "user:vehicle:discovered");
     let due = f.store.due_at("dev-1").await.unwrap().unwrap();
     // vehicle.json is charging: due within 2 min less the poll latency allowance.
-    assert!(due <= f.clock.now() + chrono::Duration::seconds(110), "{due}");
+    assert!(due <= f.clock.now() + chrono::Duration::seconds(100), "{due}");
     assert!(due > f.clock.now());
     // Nothing else is due now: a second tick polls nothing.
     assert_eq!(f.poller.tick().await.unwrap().polled, 0);
@@ -353,4 +376,136 @@ async fn a_device_with_a_pending_action_is_polled_on_the_action_pending_interval
     let outcome = f.poller.poll_device("dev-1").await.unwrap();
     let PollOutcome::Stored { context, .. } = outcome else { panic!("{outcome:?}") };
     assert_eq!(context, PollContext::Charging);
+}
+
+/// Registers another vehicle on the fixture's account, due now.
+async fn add_vehicle(f: &Fixture, id: &str) {
+    let record = DeviceRecord {
+        device: DeviceRef {
+            id: id.into(),
+            user_id: "user-1".into(),
+            device_type: VendorType::Vehicle,
+            vendor_id: format!("VIN-{id}"),
+            site_id: None,
+        },
+        vendor: "FAKE".into(),
+        account_id: "acct-1".into(),
+        created_at: f.clock.now(),
+    };
+    f.poller.register(record).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_accounts_devices_due_together_are_read_in_one_batch() {
+    let f = fixture().await;
+    add_vehicle(&f, "dev-2").await;
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    let report = f.poller.tick().await.unwrap();
+    assert_eq!(report.polled, 2);
+    assert_eq!(*f.adapter.batches.lock().unwrap(), vec![2], "one batch call");
+    let stats = f.poller.stats();
+    assert_eq!(stats.vendor_requests.load(Ordering::SeqCst), 1, "counted once");
+    assert_eq!(stats.batched_polls.load(Ordering::SeqCst), 2);
+    for id in ["dev-1", "dev-2"] {
+        assert!(f.store.get_snapshot(id).await.unwrap().is_some(), "{id} stored");
+    }
+    // Read together, in the same context: due together again, so the next read is a batch.
+    let (d1, d2) = (f.store.due_at("dev-1").await.unwrap(), f.store.due_at("dev-2").await.unwrap());
+    assert_eq!(d1, d2);
+    let per_hour = f.poller.requests_per_device_hour("FAKE").unwrap();
+    assert!((per_hour - 0.5 * 60.0).abs() < 1e-6, "1 request, 2 devices, 1 minute: {per_hour}");
+}
+
+#[tokio::test]
+async fn rejected_credentials_invalidate_the_account_once_and_stop_its_devices() {
+    let f = fixture().await;
+    add_vehicle(&f, "dev-2").await;
+    let rejected = || Err(AdapterError::new(ErrorKind::Unauthorized, "FAKE", "token revoked"));
+    push(&f, rejected());
+    push(&f, rejected());
+    f.poller.tick().await.unwrap();
+    let account = f.store.get_account("acct-1").await.unwrap().unwrap();
+    assert_eq!(account.invalid_since, Some(f.clock.now()));
+    let events = f.store.read_events(None, 10).await.unwrap();
+    let invalidated: Vec<_> =
+        events.iter().filter(|e| e.event == "user:credentials:invalidated").collect();
+    assert_eq!(invalidated.len(), 1, "one event per account: {events:?}");
+    assert_eq!(invalidated[0].user_id, "user-1");
+    assert_eq!(
+        invalidated[0].payload,
+        serde_json::json!({"user": {"id": "user-1"}, "vendor": "FAKE"})
+    );
+    for id in ["dev-1", "dev-2"] {
+        assert_eq!(f.store.due_at(id).await.unwrap(), None, "{id} no longer polled");
+    }
+    assert_eq!(f.poller.stats().accounts_invalidated.load(Ordering::SeqCst), 1);
+    // Polling it anyway sends nothing.
+    let sent = f.adapter.tokens_seen.lock().unwrap().len();
+    assert_eq!(f.poller.poll_device("dev-1").await.unwrap(), PollOutcome::Stopped);
+    assert_eq!(f.adapter.tokens_seen.lock().unwrap().len(), sent);
+    // Linking the vendor again makes the account valid; registered devices are polled.
+    let relinked = AccountRef {
+        credentials: Credentials { access_token: "new".into(), ..Default::default() },
+        ..account.account.clone()
+    };
+    f.store.put_account(relinked, account.version).await.unwrap();
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    assert!(matches!(outcome, PollOutcome::Stored { .. }), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_poller_claims_only_the_shards_it_owns() {
+    let f = fixture().await;
+    let mine = oemgate_store::shard_of("dev-1");
+    let other_id = (2..).map(|n| format!("dev-{n}")).find(|id| oemgate_store::shard_of(id) != mine);
+    let other_id = other_id.unwrap();
+    add_vehicle(&f, &other_id).await;
+    let mut adapters = Adapters::new();
+    adapters.register(f.adapter.clone());
+    let dyn_store: Arc<dyn Store> = f.store.clone();
+    let config = PollerConfig { startup_spread: Duration::ZERO, ..PollerConfig::default() };
+    let owner = Poller::new(dyn_store, adapters, f.clock.clone(), config, 9)
+        .with_ownership(Arc::new(StaticShards(vec![mine])));
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    assert_eq!(owner.tick().await.unwrap().polled, 1);
+    assert!(f.store.get_snapshot("dev-1").await.unwrap().is_some());
+    assert!(f.store.get_snapshot(&other_id).await.unwrap().is_none(), "not its shard");
+    // The other shard's device is still due for whoever owns that shard.
+    assert!(f.store.due_at(&other_id).await.unwrap().unwrap() <= f.clock.now());
+    let nobody =
+        Poller::new(f.store.clone(), Adapters::new(), f.clock.clone(), PollerConfig::default(), 1)
+            .with_ownership(Arc::new(StaticShards(Vec::new())));
+    assert_eq!(nobody.tick().await.unwrap().polled, 0);
+}
+
+#[tokio::test]
+async fn repeated_failures_mark_the_device_unreachable_until_it_is_read_again() {
+    let f = fixture().await;
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    f.poller.tick().await.unwrap();
+    let reachable = |f: &Fixture| {
+        let store = f.store.clone();
+        async move {
+            store.get_snapshot("dev-1").await.unwrap().unwrap().resource["isReachable"].clone()
+        }
+    };
+    // One blip is not enough; the second failure in a row is.
+    push(&f, Err(AdapterError::new(ErrorKind::Transient, "FAKE", "503")));
+    f.poller.poll_device("dev-1").await.unwrap();
+    assert_eq!(reachable(&f).await, true);
+    push(&f, Err(AdapterError::new(ErrorKind::Transient, "FAKE", "503")));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    let PollOutcome::Failed { next_due, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(reachable(&f).await, false);
+    // Backoff never pushes a device past its default bound for errors that heal.
+    assert!(next_due <= f.clock.now() + chrono::Duration::minutes(7), "{next_due}");
+    let events = f.store.read_events(None, 10).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "user:vehicle:updated");
+    assert_eq!(last.payload["updatedFields"], serde_json::json!(["isReachable"]));
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    f.poller.poll_device("dev-1").await.unwrap();
+    assert_eq!(reachable(&f).await, true);
 }
