@@ -57,18 +57,6 @@ pub async fn device_for_client(
     }
 }
 
-/// The device `id` of any class, if the client may see it; `None` otherwise.
-pub async fn any_device_for_client(
-    state: &ApiState,
-    client: &ClientId,
-    id: &str,
-) -> Result<Option<DeviceRecord>, Problem> {
-    match state.store.get_device(id).await? {
-        Some(record) if owns_device(state, client, &record).await? => Ok(Some(record)),
-        _ => Ok(None),
-    }
-}
-
 /// The user, if it exists and belongs to the client; 404 otherwise.
 pub async fn user_for_client(
     state: &ApiState,

@@ -139,8 +139,10 @@ pub async fn not_found_route() -> Problem {
 
 /// Middleware keeping the error conventions for responses the router makes itself: a body
 /// over [`crate::body::MAX_BODY_BYTES`] announced by `Content-Length` is refused before any
-/// handler runs, and the plain-text 405 and 413 that axum produces (wrong method, a streamed
-/// body over the limit) become problem+json. The `Allow` header of a 405 is kept.
+/// handler runs, and the plain-text errors that axum produces (405 for a wrong method, 413
+/// for a streamed body over the limit, 400 for an undecodable path or query) become
+/// problem+json with the same status. The `Allow` header of a 405 is kept. JSON error bodies
+/// (the OAuth2 token endpoint's) are left alone.
 pub async fn conventions(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -157,11 +159,11 @@ pub async fn conventions(
     }
     let method = request.method().clone();
     let response = next.run(request).await;
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if is_problem {
+    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(b"application/json") || v.starts_with(b"application/problem+json")
+    });
+    if is_json || !(response.status().is_client_error() || response.status().is_server_error()) {
         return response;
     }
     match response.status() {
@@ -182,6 +184,19 @@ pub async fn conventions(
             problem
         }
         StatusCode::PAYLOAD_TOO_LARGE => Problem::payload_too_large(too_large).into_response(),
-        _ => response,
+        status => {
+            // The rejection's own text says what was wrong (which path or query parameter).
+            let (parts, body) = response.into_parts();
+            let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+            let detail = String::from_utf8_lossy(&text).trim().to_string();
+            let reason = status.canonical_reason().unwrap_or("Error");
+            let slug = reason.to_ascii_lowercase().replace(' ', "-");
+            let detail = if detail.is_empty() { reason.to_string() } else { detail };
+            let mut problem = Problem::new(status, &slug, reason, detail).into_response();
+            if let Some(allow) = parts.headers.get(header::ALLOW) {
+                problem.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            problem
+        }
     }
 }

@@ -714,6 +714,10 @@ async fn wrong_methods_oversized_bodies_and_unknown_versions_get_problems() {
     assert_eq!(response.headers["enode-version"], "2024-10-01");
 
     api.get(&a, "/no/such/route").await.is_problem(StatusCode::NOT_FOUND);
+    // A path parameter that is not UTF-8: axum's own rejection, as a problem.
+    let response = api.get(&a, "/users/%FF").await;
+    response.is_problem(StatusCode::BAD_REQUEST);
+    assert!(!response.detail().is_empty());
     // Without a token, the new routes are closed too.
     let request = Request::get("/users").body(Body::empty()).unwrap();
     api.send(request).await.is_problem(StatusCode::UNAUTHORIZED);
