@@ -5,3 +5,4 @@
 mod actions;
 mod demo;
 mod support;
+mod users;
