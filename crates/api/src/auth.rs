@@ -176,6 +176,15 @@ async fn hash_secret(secret: &str) -> StoreResult<String> {
     })
 }
 
+/// A hash to verify against when the client id is unknown (computed once).
+async fn unknown_client_hash() -> &'static str {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HASH.get_or_init(|| async {
+        hash_secret(&random_token()).await.unwrap_or_else(|_| String::from("unusable"))
+    })
+    .await
+}
+
 /// Whether `secret` matches a stored PHC string (false for anything undecodable).
 async fn verify_secret(secret: &str, stored: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
@@ -278,7 +287,12 @@ pub async fn token(
     };
     let valid = match &client {
         Some(c) => c.revoked_at.is_none() && verify_secret(&secret, &c.secret_hash).await,
-        None => false,
+        None => {
+            // Spend the same time as a real check, so response times do not tell which
+            // client ids exist.
+            let _ = verify_secret(&secret, unknown_client_hash().await).await;
+            false
+        }
     };
     let Some(client) = client.filter(|_| valid) else {
         return oauth_error(
