@@ -25,12 +25,33 @@ pub fn query(q: Result<Query<PageQuery>, QueryRejection>) -> Result<PageQuery, P
     q.map(|Query(q)| q).map_err(|e| Problem::bad_request(format!("invalid query string: {e}")))
 }
 
-/// A snapshot's resource as served: with the assigned Location laid over it.
-pub async fn served(state: &ApiState, snapshot: Snapshot) -> Result<Value, Problem> {
-    let mut resource = snapshot.resource;
-    locations::overlay_location(state, snapshot.device_type, &snapshot.device_id, &mut resource)
-        .await?;
-    Ok(resource)
+/// Snapshots' resources as served: with their assigned Locations laid over them (one store
+/// round trip for the whole page).
+pub async fn served(state: &ApiState, snapshots: Vec<Snapshot>) -> Result<Vec<Value>, Problem> {
+    let located: Vec<&str> = snapshots
+        .iter()
+        .filter(|s| locations::has_location(s.device_type))
+        .map(|s| s.device_id.as_str())
+        .collect();
+    let assignments = if located.is_empty() {
+        Vec::new()
+    } else {
+        state.store.get_resources(locations::DEVICE_LOCATION_KIND, &located).await?
+    };
+    let mut assignments = assignments.into_iter().flatten();
+    let mut next = assignments.next();
+    let mut served = Vec::with_capacity(snapshots.len());
+    for snapshot in snapshots {
+        let mut resource = snapshot.resource;
+        if next.as_ref().is_some_and(|a| a.id == snapshot.device_id) {
+            if let Some(assignment) = next.take() {
+                locations::overlay_location(snapshot.device_type, &assignment, &mut resource);
+            }
+            next = assignments.next();
+        }
+        served.push(resource);
+    }
+    Ok(served)
 }
 
 async fn list(
@@ -39,12 +60,8 @@ async fn list(
     q: PageQuery,
 ) -> Result<Json<Paginated<Value>>, Problem> {
     let page = state.store.list_snapshots(&filter, &q.to_request()?).await?;
-    let mut data = Vec::with_capacity(page.items.len());
-    for snapshot in page.items {
-        data.push(served(state, snapshot).await?);
-    }
     Ok(Json(Paginated {
-        data,
+        data: served(state, page.items).await?,
         pagination: PaginationCursors { after: page.after, before: page.before },
     }))
 }
@@ -60,7 +77,7 @@ pub async fn get_one(
     access::device_for_client(state, client, device_type, id).await?;
     match state.store.get_snapshot(id).await? {
         Some(snapshot) if snapshot.device_type == device_type => {
-            Ok(Json(served(state, snapshot).await?))
+            Ok(Json(served(state, vec![snapshot]).await?.pop().unwrap_or_default()))
         }
         _ => Err(Problem::not_found(format!(
             "No {} with id {id:?} was found.",

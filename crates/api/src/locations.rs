@@ -239,20 +239,18 @@ async fn delete(state: &ApiState, client: &ClientId, id: &str) -> Result<Json<Va
     Ok(Json(served(&record)))
 }
 
-/// Lays a device's assigned location over its served resource (chargers and HVAC units).
-pub async fn overlay_location(
-    state: &ApiState,
+/// Whether devices of this type can be placed at a location (chargers and HVAC units).
+pub fn has_location(device_type: VendorType) -> bool {
+    matches!(device_type, VendorType::Charger | VendorType::Hvac)
+}
+
+/// Lays a device's location assignment over its served resource.
+pub fn overlay_location(
     device_type: VendorType,
-    device_id: &str,
+    assignment: &ResourceRecord,
     resource: &mut Value,
-) -> Result<(), Problem> {
-    if !matches!(device_type, VendorType::Charger | VendorType::Hvac) {
-        return Ok(());
-    }
-    let Some(assignment) = state.store.get_resource(DEVICE_LOCATION_KIND, device_id).await? else {
-        return Ok(());
-    };
-    let Value::Object(map) = resource else { return Ok(()) };
+) {
+    let Value::Object(map) = resource else { return };
     let location_id = assignment.body.get("locationId").cloned().unwrap_or(Value::Null);
     let location = match device_type {
         VendorType::Charger => json!({
@@ -262,7 +260,6 @@ pub async fn overlay_location(
         _ => json!({ "id": location_id }),
     };
     map.insert("location".into(), location);
-    Ok(())
 }
 
 /// `PUT /chargers/{id}` and `PUT /hvacs/{id}`: assigns the device to one of its user's

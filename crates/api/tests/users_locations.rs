@@ -606,6 +606,7 @@ async fn chargers_and_hvacs_are_placed_at_their_users_locations() {
     api.user("u1", "client-a", 0).await;
     api.user("u2", "client-a", 1).await;
     api.device("box", "u1", VendorType::Charger, "EASEE", "acc").await;
+    api.device("box2", "u1", VendorType::Charger, "EASEE", "acc").await;
     api.device("heat", "u1", VendorType::Hvac, "TADO", "acc2").await;
     api.device("car", "u1", VendorType::Vehicle, "TESLA", "acc3").await;
     let a = api.token("client-a").await;
@@ -619,9 +620,13 @@ async fn chargers_and_hvacs_are_placed_at_their_users_locations() {
     assert_eq!(placed.body["location"]["id"], home.as_str());
     assert_eq!(placed.body["location"]["lastUpdated"], "2030-03-01T08:00:00.000Z");
     assert_eq!(api.get(&a, "/chargers/box").await.body["location"]["id"], home.as_str());
-    assert_eq!(api.get(&a, "/chargers").await.body["data"][0]["location"]["id"], home.as_str());
+    // In lists, each charger carries its own placement (the unplaced one none).
+    let listed = api.get(&a, "/chargers").await;
+    assert_eq!(listed.ids(), ["box2", "box"]);
+    assert_eq!(listed.body["data"][0]["location"]["id"], Value::Null);
+    assert_eq!(listed.body["data"][1]["location"]["id"], home.as_str());
     assert_eq!(
-        api.get(&a, "/users/u1/chargers").await.body["data"][0]["location"]["id"],
+        api.get(&a, "/users/u1/chargers").await.body["data"][1]["location"]["id"],
         home.as_str()
     );
 

@@ -854,6 +854,11 @@ pub async fn resources(store: &dyn Store) {
     assert_eq!(stored, ResourceRecord { version: 1, ..resource("r1", "u1", "c1", 1, "home") });
     // Another kind with the same id is another resource.
     assert_eq!(store.get_resource("schedule", &run.id("r1")).await.expect("get"), None);
+    // Several at once, in the order asked, absent ones as None.
+    let (r1, nope) = (run.id("r1"), run.id("nope"));
+    let many = store.get_resources(kind, &[&nope, &r1, &r1]).await.expect("get many");
+    assert_eq!(many, [None, Some(stored.clone()), Some(stored.clone())]);
+    assert!(store.get_resources(kind, &[]).await.expect("none").is_empty());
 
     // An update keeps the first created_at whatever the caller sends.
     assert_eq!(

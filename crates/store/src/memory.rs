@@ -562,6 +562,18 @@ impl ResourceStore for MemoryStore {
         Ok(self.lock().resources.get(&(kind.to_owned(), id.to_owned())).cloned())
     }
 
+    async fn get_resources(
+        &self,
+        kind: &str,
+        ids: &[&str],
+    ) -> StoreResult<Vec<Option<ResourceRecord>>> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| inner.resources.get(&(kind.to_owned(), (*id).to_owned())).cloned())
+            .collect())
+    }
+
     async fn delete_resource(&self, kind: &str, id: &str) -> StoreResult<bool> {
         let mut inner = self.lock();
         let Some(resource) = inner.resources.remove(&(kind.to_owned(), id.to_owned())) else {

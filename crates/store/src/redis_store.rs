@@ -997,6 +997,15 @@ impl ResourceStore for RedisStore {
         Ok(self.read_resources(&[self.keys.resource(kind, id)]).await?.pop().flatten())
     }
 
+    async fn get_resources(
+        &self,
+        kind: &str,
+        ids: &[&str],
+    ) -> StoreResult<Vec<Option<ResourceRecord>>> {
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.resource(kind, id)).collect();
+        self.read_resources(&keys).await
+    }
+
     async fn delete_resource(&self, kind: &str, id: &str) -> StoreResult<bool> {
         let mut invocation = self.scripts.delete_indexed.prepare_invoke();
         invocation.key(self.keys.resource(kind, id));

@@ -384,6 +384,13 @@ pub trait ResourceStore: Send + Sync {
     ) -> StoreResult<u64>;
     /// The resource of this kind and id.
     async fn get_resource(&self, kind: &str, id: &str) -> StoreResult<Option<ResourceRecord>>;
+    /// The resources of this kind with these ids, in the order asked (`None` where absent),
+    /// in one round trip: for laying per-item resources over a page of something else.
+    async fn get_resources(
+        &self,
+        kind: &str,
+        ids: &[&str],
+    ) -> StoreResult<Vec<Option<ResourceRecord>>>;
     /// Removes a resource. Returns whether it existed.
     async fn delete_resource(&self, kind: &str, id: &str) -> StoreResult<bool>;
     /// Resources of one kind and owner, newest `created_at` first.
