@@ -106,7 +106,7 @@ impl Ctx {
     }
 
     async fn devices(&self, vendor: &str, device_type: VendorType) -> Vec<DeviceRecord> {
-        let filter = DeviceFilter { user_id: None, device_type: Some(device_type) };
+        let filter = DeviceFilter { device_type: Some(device_type), ..DeviceFilter::default() };
         let page = PageRequest { page_size: 1000, ..PageRequest::default() };
         let mut found = self.demo.store.list_devices(&filter, &page).await.unwrap().items;
         found.retain(|d| d.vendor == vendor);

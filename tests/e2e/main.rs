@@ -6,3 +6,4 @@ mod actions;
 mod demo;
 mod freshness;
 mod support;
+mod users;

@@ -15,6 +15,9 @@
 //! A request for the same kind and target state as the device's pending action returns that
 //! action (200); another request cancels it (CANCELLED, CONFLICT). Without an executor (an
 //! API-only deployment) the action routes answer 503.
+//!
+//! Devices and actions are checked through [`crate::access`]: another client's device or
+//! action answers 404 like an unknown one.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -33,6 +36,8 @@ use oemgate_executor::{ActionRequest, CancelError, CreateError, Executor, Refusa
 use serde_json::{Map, Value};
 
 use crate::ApiState;
+use crate::access;
+use crate::auth::ClientId;
 use crate::problem::Problem;
 
 /// The device collections that have actions, with their path segments.
@@ -148,11 +153,13 @@ fn refusal(refusal: Refusal) -> Problem {
 
 async fn create(
     state: &ApiState,
+    client: &ClientId,
     device_type: VendorType,
     id: &str,
     request: Result<ActionRequest, Problem>,
 ) -> Result<Response, Problem> {
     let executor = executor(state)?;
+    access::device_for_client(state, client, device_type, id).await?;
     let request = request?;
     match executor.create(device_type, id, request).await {
         Ok(created) => Ok(Json(created.action).into_response()),
@@ -167,22 +174,36 @@ async fn create(
 
 async fn get_action(
     state: &ApiState,
+    client: &ClientId,
     device_type: VendorType,
     action_id: &str,
 ) -> Result<Response, Problem> {
     let executor = executor(state)?;
     match executor.get(device_type, action_id).await? {
-        Some(action) => Ok(Json(action).into_response()),
+        Some(action) => {
+            access::action_for_client(state, client, action_id, action.user_id()).await?;
+            Ok(Json(action).into_response())
+        }
         None => Err(Problem::not_found(format!("No action with id {action_id:?} was found."))),
     }
 }
 
 async fn cancel_action(
     state: &ApiState,
+    client: &ClientId,
     device_type: VendorType,
     action_id: &str,
 ) -> Result<Response, Problem> {
     let executor = executor(state)?;
+    // Ownership first: another client's action is 404 and stays untouched.
+    match executor.get(device_type, action_id).await? {
+        Some(action) => {
+            access::action_for_client(state, client, action_id, action.user_id()).await?
+        }
+        None => {
+            return Err(Problem::not_found(format!("No action with id {action_id:?} was found.")));
+        }
+    }
     match executor.cancel(device_type, action_id).await {
         Ok(action) => Ok(Json(action).into_response()),
         Err(CancelError::AlreadyResolved(action)) => {
@@ -198,9 +219,14 @@ async fn cancel_action(
 type Parser = fn(&Bytes) -> Result<ActionRequest, Problem>;
 
 fn create_route(device_type: VendorType, parse: Parser) -> axum::routing::MethodRouter<ApiState> {
-    post(move |State(state): State<ApiState>, Path(id): Path<String>, body: Bytes| async move {
-        create(&state, device_type, &id, parse(&body)).await
-    })
+    post(
+        move |State(state): State<ApiState>,
+              client: ClientId,
+              Path(id): Path<String>,
+              body: Bytes| async move {
+            create(&state, &client, device_type, &id, parse(&body)).await
+        },
+    )
 }
 
 /// The action routes of every collection.
@@ -210,15 +236,23 @@ pub fn routes() -> axum::Router<ApiState> {
         router = router
             .route(
                 &format!("/{plural}/actions/{{action_id}}"),
-                get(move |State(state): State<ApiState>, Path(id): Path<String>| async move {
-                    get_action(&state, device_type, &id).await
-                }),
+                get(
+                    move |State(state): State<ApiState>,
+                          client: ClientId,
+                          Path(id): Path<String>| async move {
+                        get_action(&state, &client, device_type, &id).await
+                    },
+                ),
             )
             .route(
                 &format!("/{plural}/actions/{{action_id}}/cancel"),
-                post(move |State(state): State<ApiState>, Path(id): Path<String>| async move {
-                    cancel_action(&state, device_type, &id).await
-                }),
+                post(
+                    move |State(state): State<ApiState>,
+                          client: ClientId,
+                          Path(id): Path<String>| async move {
+                        cancel_action(&state, &client, device_type, &id).await
+                    },
+                ),
             );
     }
     for (device_type, plural) in

@@ -1,25 +1,57 @@
 //! Device resources, served from the store's snapshots. A GET never calls a vendor.
+//!
+//! Every route is scoped to the calling API client through [`crate::access`]: lists cover the
+//! client's users only, and another client's device answers 404. Chargers and HVAC units also
+//! carry the Location a client assigned to them (`PUT /chargers/{id}`, `PUT /hvacs/{id}`, see
+//! [`crate::locations`]); the assignment is stored apart from the polled snapshot, which the
+//! poller rewrites, and laid over it when served.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use oemgate_core::VendorType;
-use oemgate_store::{DeviceFilter, Page, Snapshot};
+use oemgate_store::{DeviceFilter, Snapshot};
 use serde_json::Value;
 
 use crate::ApiState;
+use crate::access::{self, client_filter};
+use crate::auth::ClientId;
+use crate::locations;
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
 
-fn query(q: Result<Query<PageQuery>, QueryRejection>) -> Result<PageQuery, Problem> {
+/// The query string as page parameters (400 naming the problem otherwise).
+pub fn query(q: Result<Query<PageQuery>, QueryRejection>) -> Result<PageQuery, Problem> {
     q.map(|Query(q)| q).map_err(|e| Problem::bad_request(format!("invalid query string: {e}")))
 }
 
-fn envelope(page: Page<Snapshot>) -> Json<Paginated<Value>> {
-    Json(Paginated {
-        data: page.items.into_iter().map(|s| s.resource).collect(),
-        pagination: PaginationCursors { after: page.after, before: page.before },
-    })
+/// Snapshots' resources as served: with their assigned Locations laid over them (one store
+/// round trip for the whole page).
+pub async fn served(state: &ApiState, snapshots: Vec<Snapshot>) -> Result<Vec<Value>, Problem> {
+    let located: Vec<&str> = snapshots
+        .iter()
+        .filter(|s| locations::has_location(s.device_type))
+        .map(|s| s.device_id.as_str())
+        .collect();
+    let assignments = if located.is_empty() {
+        Vec::new()
+    } else {
+        state.store.get_resources(locations::DEVICE_LOCATION_KIND, &located).await?
+    };
+    let mut assignments = assignments.into_iter().flatten();
+    let mut next = assignments.next();
+    let mut served = Vec::with_capacity(snapshots.len());
+    for snapshot in snapshots {
+        let mut resource = snapshot.resource;
+        if next.as_ref().is_some_and(|a| a.id == snapshot.device_id) {
+            if let Some(assignment) = next.take() {
+                locations::overlay_location(snapshot.device_type, &assignment, &mut resource);
+            }
+            next = assignments.next();
+        }
+        served.push(resource);
+    }
+    Ok(served)
 }
 
 async fn list(
@@ -28,18 +60,29 @@ async fn list(
     q: PageQuery,
 ) -> Result<Json<Paginated<Value>>, Problem> {
     let page = state.store.list_snapshots(&filter, &q.to_request()?).await?;
-    Ok(envelope(page))
+    Ok(Json(Paginated {
+        data: served(state, page.items).await?,
+        pagination: PaginationCursors { after: page.after, before: page.before },
+    }))
 }
 
-async fn get_one(
+/// The served resource of a device the client may see; 404 otherwise (also while it has no
+/// snapshot yet: there is nothing to serve).
+pub async fn get_one(
     state: &ApiState,
+    client: &ClientId,
     device_type: VendorType,
     id: &str,
 ) -> Result<Json<Value>, Problem> {
-    let noun = device_type.as_str();
+    access::device_for_client(state, client, device_type, id).await?;
     match state.store.get_snapshot(id).await? {
-        Some(snapshot) if snapshot.device_type == device_type => Ok(Json(snapshot.resource)),
-        _ => Err(Problem::not_found(format!("No {noun} with id {id:?} was found."))),
+        Some(snapshot) if snapshot.device_type == device_type => {
+            Ok(Json(served(state, vec![snapshot]).await?.pop().unwrap_or_default()))
+        }
+        _ => Err(Problem::not_found(format!(
+            "No {} with id {id:?} was found.",
+            device_type.as_str()
+        ))),
     }
 }
 
@@ -48,18 +91,11 @@ async fn get_one(
 /// and folded into it. 404 for an unknown device.
 async fn refresh_hint(
     state: &ApiState,
+    client: &ClientId,
     device_type: VendorType,
     id: &str,
 ) -> Result<axum::http::StatusCode, Problem> {
-    match state.store.get_device(id).await? {
-        Some(record) if record.device.device_type == device_type => {}
-        _ => {
-            return Err(Problem::not_found(format!(
-                "No {} with id {id:?} was found.",
-                device_type.as_str()
-            )));
-        }
-    }
+    access::device_for_client(state, client, device_type, id).await?;
     let now = state.clock.now();
     if state.store.take_hint(id, now, state.config.refresh_hint_interval).await? {
         state.store.schedule_earlier(id, now).await?;
@@ -77,8 +113,8 @@ pub const COLLECTIONS: [(VendorType, &str); 6] = [
     (VendorType::Inverter, "inverters"),
 ];
 
-/// The routes of one device collection: `GET /{plural}`, `GET /{plural}/{id}` and
-/// `GET /users/{userId}/{plural}`.
+/// The routes of one device collection: `GET /{plural}`, `GET /{plural}/{id}`,
+/// `POST /{plural}/{id}/refresh-hint` and `GET /users/{userId}/{plural}`.
 pub fn routes(device_type: VendorType, plural: &str) -> axum::Router<ApiState> {
     use axum::routing::get;
     axum::Router::new()
@@ -86,23 +122,30 @@ pub fn routes(device_type: VendorType, plural: &str) -> axum::Router<ApiState> {
             &format!("/{plural}"),
             get(
                 move |State(state): State<ApiState>,
+                      client: ClientId,
                       q: Result<Query<PageQuery>, QueryRejection>| async move {
-                    let filter = DeviceFilter { user_id: None, device_type: Some(device_type) };
+                    let filter = client_filter(&client, None, Some(device_type));
                     list(&state, filter, query(q)?).await
                 },
             ),
         )
         .route(
             &format!("/{plural}/{{id}}"),
-            get(move |State(state): State<ApiState>, Path(id): Path<String>| async move {
-                get_one(&state, device_type, &id).await
-            }),
+            get(
+                move |State(state): State<ApiState>,
+                      client: ClientId,
+                      Path(id): Path<String>| async move {
+                    get_one(&state, &client, device_type, &id).await
+                },
+            ),
         )
         .route(
             &format!("/{plural}/{{id}}/refresh-hint"),
             axum::routing::post(
-                move |State(state): State<ApiState>, Path(id): Path<String>| async move {
-                    refresh_hint(&state, device_type, &id).await
+                move |State(state): State<ApiState>,
+                      client: ClientId,
+                      Path(id): Path<String>| async move {
+                    refresh_hint(&state, &client, device_type, &id).await
                 },
             ),
         )
@@ -110,11 +153,13 @@ pub fn routes(device_type: VendorType, plural: &str) -> axum::Router<ApiState> {
             &format!("/users/{{user_id}}/{plural}"),
             get(
                 move |State(state): State<ApiState>,
+                      client: ClientId,
                       Path(user_id): Path<String>,
                       q: Result<Query<PageQuery>, QueryRejection>| async move {
-                    let filter =
-                        DeviceFilter { user_id: Some(user_id), device_type: Some(device_type) };
-                    list(&state, filter, query(q)?).await
+                    let q = query(q)?;
+                    access::user_for_client(&state, &client, &user_id).await?;
+                    let filter = client_filter(&client, Some(user_id), Some(device_type));
+                    list(&state, filter, q).await
                 },
             ),
         )

@@ -11,6 +11,15 @@
 //! - [`actions`]: creating, reading and cancelling actions through the executor (charging,
 //!   max current, battery operation mode, HVAC holds).
 //! - [`health`]: the readiness check, `GET /health/ready`, and `GET /metrics`.
+//! - [`users`]: the client's users, their linked vendors, unlinking and disconnecting.
+//! - [`locations`]: locations CRUD and assigning chargers and HVAC units to them.
+//! - [`body`]: JSON request bodies and the body size limit.
+//!
+//! Conventions every route keeps: unknown routes answer 404 and known routes with another
+//! method 405, both problem+json; bodies over [`body::MAX_BODY_BYTES`] answer 413; malformed
+//! JSON answers 400 naming the issue; lists take `pageSize` (default
+//! [`pagination::DEFAULT_PAGE_SIZE`], at most [`pagination::MAX_PAGE_SIZE`]) and one of
+//! `after`/`before`; an unknown `Enode-Version` request header answers 400.
 //!
 //! Every handler reads through `Arc<dyn Store>`; nothing here knows which backend is in use.
 //! Actions go through [`oemgate_executor::Executor`], which knows no vendor either.
@@ -26,13 +35,18 @@ use oemgate_store::Store;
 pub mod access;
 pub mod actions;
 pub mod auth;
+pub mod body;
 pub mod devices;
 pub mod health;
+pub mod locations;
 pub mod pagination;
 pub mod problem;
+pub mod users;
 pub mod version;
 
-pub use auth::{ClientCredentials, create_client};
+pub use auth::{
+    ClientCredentials, create_client, create_named_client, revoke_client, rotate_client_secret,
+};
 pub use problem::Problem;
 
 /// The API versions this server speaks, newest first. The first is the default for new clients.
@@ -92,6 +106,8 @@ pub fn router(state: ApiState) -> Router {
             router.merge(devices::routes(*device_type, plural))
         })
         .merge(actions::routes())
+        .merge(users::routes())
+        .merge(locations::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
     Router::new()
         .route("/oauth2/token", post(auth::token))
@@ -99,6 +115,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(authenticated)
         .fallback(problem::not_found_route)
+        .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(problem::conventions))
         .layer(axum::middleware::from_fn(version::echo_version))
         .with_state(state)
 }

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use oemgate_api::{ApiConfig, ApiState, ClientCredentials, create_client, router};
 use oemgate_core::{Clock, DeviceRef, ManualClock, VendorType};
-use oemgate_store::{DeviceRecord, DeviceStore, MemoryStore, Snapshot, Store};
+use oemgate_store::{
+    DeviceRecord, DeviceStore, MemoryStore, Snapshot, Store, UserRecord, UserStore,
+};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -84,6 +86,11 @@ fn get(path: &str, token: Option<&str>) -> Request<Body> {
 }
 
 async fn add_vehicle(store: &MemoryStore, id: &str, user: &str, created: DateTime<Utc>) {
+    // The user belongs to the test's client, so its devices are the client's.
+    store
+        .put_user(UserRecord { id: user.into(), client_id: "client-a".into(), created_at: created })
+        .await
+        .unwrap();
     let device = DeviceRef {
         id: id.into(),
         user_id: user.into(),

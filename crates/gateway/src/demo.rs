@@ -16,7 +16,7 @@ use oemgate_api::ClientCredentials;
 use oemgate_core::{AccountRef, Clock, Credentials, ScaledClock, VendorAdapter};
 use oemgate_executor::Executor;
 use oemgate_scheduler::{Poller, PollerStats};
-use oemgate_store::{DeviceRecord, Store};
+use oemgate_store::{DeviceRecord, Store, UserRecord};
 use tokio::task::JoinHandle;
 
 use crate::app;
@@ -158,8 +158,27 @@ impl Demo {
         }
         let poller = Arc::new(poller);
 
+        let client = ClientCredentials {
+            client_id: options
+                .client_id
+                .clone()
+                .unwrap_or_else(|| ClientCredentials::generate().client_id),
+            client_secret: options
+                .client_secret
+                .clone()
+                .unwrap_or_else(|| ClientCredentials::generate().client_secret),
+        };
+        oemgate_api::create_client(
+            store.as_ref(),
+            &client,
+            oemgate_api::SUPPORTED_VERSIONS[0],
+            clock.now(),
+        )
+        .await
+        .context("creating the demo API client")?;
+
         // Link every simulated account as its user would (authorization code, login or API
-        // key), then discover its devices. One user per household.
+        // key), then discover its devices. One user per household, owned by the demo client.
         let mut users: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         let mut devices = 0;
         let mut linked = Vec::with_capacity(accounts.len());
@@ -202,6 +221,7 @@ impl Demo {
                 store.as_ref(),
                 &poller,
                 adapter.as_ref(),
+                &client.client_id,
                 &user_id,
                 &account_id,
                 credentials,
@@ -210,25 +230,6 @@ impl Demo {
             .await?;
             linked.push(LinkedAccount { account: account.clone(), account_id, user_id });
         }
-
-        let client = ClientCredentials {
-            client_id: options
-                .client_id
-                .clone()
-                .unwrap_or_else(|| ClientCredentials::generate().client_id),
-            client_secret: options
-                .client_secret
-                .clone()
-                .unwrap_or_else(|| ClientCredentials::generate().client_secret),
-        };
-        oemgate_api::create_client(
-            store.as_ref(),
-            &client,
-            oemgate_api::SUPPORTED_VERSIONS[0],
-            clock.now(),
-        )
-        .await
-        .context("creating the demo API client")?;
 
         let executor = Arc::new(app::executor(
             &config,
@@ -292,18 +293,31 @@ impl Demo {
     }
 }
 
-/// Stores a linked account and registers its devices with the poller. Returns how many
-/// devices were registered.
+/// Creates the user for the API client if new, stores a linked account and registers its
+/// devices with the poller. Returns how many devices were registered. Fails when the user id
+/// belongs to another client.
+#[allow(clippy::too_many_arguments)]
 pub async fn link_account(
     store: &dyn Store,
     poller: &Poller,
     adapter: &dyn VendorAdapter,
+    client_id: &str,
     user_id: &str,
     account_id: &str,
     credentials: Credentials,
     now: chrono::DateTime<Utc>,
 ) -> anyhow::Result<usize> {
     let vendor = adapter.info().name;
+    // The user comes first: a device belongs to the client its user had when registered.
+    let user = store
+        .put_user(UserRecord {
+            id: user_id.to_string(),
+            client_id: client_id.to_string(),
+            created_at: now,
+        })
+        .await
+        .context("creating the user")?;
+    anyhow::ensure!(user.client_id == client_id, "user {user_id} belongs to another API client");
     let account = AccountRef {
         user_id: user_id.to_string(),
         vendor: vendor.to_string(),

@@ -9,8 +9,10 @@
 //! - [`linking`]: a user's linking step (code, login, API key) -> vendor credentials.
 //! - [`sim`]: the simulated world and every vendor simulator under one HTTP listener.
 //! - [`demo`]: the whole system in one process on a synthetic fleet.
+//! - [`clients`]: `oemgate clients ...`, API client administration in the shared store.
 
 pub mod app;
+pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod linking;

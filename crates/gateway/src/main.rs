@@ -1,4 +1,4 @@
-//! The `oemgate` command line: `serve`, `demo`, `sim` and `check-config`.
+//! The `oemgate` command line: `serve`, `demo`, `sim`, `check-config` and `clients`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +32,42 @@ enum Command {
     Sim(SimArgs),
     /// Validate a configuration (and reach its store) and exit.
     CheckConfig(ConfigArg),
+    /// Administer API clients in the configured store. Needs store.backend = "redis": with
+    /// the embedded memory store every process has its own store, so a client made here
+    /// would be lost when the command exits.
+    Clients(ClientsArgs),
+}
+
+#[derive(Debug, Args)]
+struct ClientsArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    #[command(subcommand)]
+    command: ClientsSub,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsSub {
+    /// Create a client; prints its id and secret (the secret only this once).
+    Create {
+        /// A name to recognise the client by.
+        #[arg(long)]
+        name: String,
+    },
+    /// Give a client a new secret (printed once); the old one and its tokens stop working.
+    Rotate {
+        /// The client id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Revoke a client: no new tokens, and its tokens stop working immediately.
+    Revoke {
+        /// The client id.
+        #[arg(long)]
+        id: String,
+    },
+    /// List the clients (id, name, created, active or revoked).
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +122,7 @@ fn main() -> ExitCode {
         Command::Serve(c) | Command::CheckConfig(c) => c.config.clone(),
         Command::Demo(d) => d.config.config.clone(),
         Command::Sim(s) => s.config.config.clone(),
+        Command::Clients(c) => c.config.config.clone(),
     };
     let config = match Config::load(file.as_deref()) {
         Ok(config) => config,
@@ -110,6 +147,16 @@ fn main() -> ExitCode {
             Command::Serve(_) => oemgate::app::serve(config).await,
             Command::CheckConfig(_) => oemgate::app::check(&config).await,
             Command::Sim(args) => oemgate::sim::run(config, args.listen).await,
+            Command::Clients(args) => {
+                use oemgate::clients::ClientsCommand;
+                let command = match args.command {
+                    ClientsSub::Create { name } => ClientsCommand::Create { name },
+                    ClientsSub::Rotate { id } => ClientsCommand::Rotate { id },
+                    ClientsSub::Revoke { id } => ClientsCommand::Revoke { id },
+                    ClientsSub::List => ClientsCommand::List,
+                };
+                oemgate::clients::run(&config, command).await
+            }
             Command::Demo(args) => {
                 let options = demo::DemoOptions {
                     listen: args.listen,

@@ -92,3 +92,179 @@ fn reachable_redis_checks_out() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("store: redis"));
 }
+
+/// `oemgate clients ...` against Redis under a fresh key prefix, checked through the token
+/// endpoint of an API on the same store.
+mod clients {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use oemgate_api::{ApiConfig, ApiState, router};
+    use oemgate_store::{RedisConfig, RedisStore, Store};
+    use tower::ServiceExt;
+
+    use super::{Output, oemgate, one_line_error};
+
+    fn redis_url() -> String {
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    }
+
+    /// Runs `oemgate clients ARGS` on Redis under `prefix`.
+    fn clients(prefix: &str, args: &[&str]) -> Output {
+        let url = redis_url();
+        let mut all = vec!["clients"];
+        all.extend_from_slice(args);
+        oemgate(
+            &all,
+            &[
+                ("OEMGATE_STORE__BACKEND", "redis"),
+                ("OEMGATE_STORE__REDIS_URL", &url),
+                ("OEMGATE_STORE__KEY_PREFIX", prefix),
+            ],
+        )
+    }
+
+    fn stdout_of(output: &Output) -> String {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).to_string()
+    }
+
+    /// The value after `key: ` in the command's output.
+    fn field(stdout: &str, key: &str) -> String {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+            .to_string()
+    }
+
+    async fn cleanup(prefix: &str) {
+        let Ok(client) = redis::Client::open(redis_url()) else { return };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{{{prefix}}}:*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> =
+                redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+        }
+    }
+
+    struct Api(axum::Router);
+
+    impl Api {
+        async fn new(prefix: &str) -> Self {
+            let store: Arc<dyn Store> =
+                Arc::new(RedisStore::connect(RedisConfig::new(redis_url(), prefix)).await.unwrap());
+            Self(router(ApiState {
+                store,
+                clock: Arc::new(oemgate_core::SystemClock),
+                config: ApiConfig::default(),
+                metrics: None,
+                executor: None,
+            }))
+        }
+
+        /// The token response's status and access token (if any).
+        async fn token(&self, id: &str, secret: &str) -> (StatusCode, Option<String>) {
+            let body = format!(
+                "grant_type=client_credentials&client_id={id}&client_secret={}",
+                secret.replace('-', "%2D")
+            );
+            let request = Request::post("/oauth2/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap();
+            let response = self.0.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            (status, json["access_token"].as_str().map(str::to_string))
+        }
+
+        async fn users_status(&self, token: &str) -> StatusCode {
+            let request = Request::get("/users")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            self.0.clone().oneshot(request).await.unwrap().status()
+        }
+    }
+
+    async fn lifecycle(prefix: &str) {
+        let created = stdout_of(&clients(prefix, &["create", "--name", "Acme Energy"]));
+        let id = field(&created, "client_id");
+        let secret = field(&created, "client_secret");
+        assert!(secret.len() >= 40, "a long random secret: {secret}");
+
+        let listed = stdout_of(&clients(prefix, &["list"]));
+        let line = listed.lines().find(|l| l.starts_with(&id)).expect("listed");
+        assert!(line.contains("Acme Energy") && line.ends_with("active"), "{line}");
+        assert!(!listed.contains(&secret), "list never shows a secret");
+
+        // The store keeps only an Argon2 hash of the secret.
+        let store = RedisStore::connect(RedisConfig::new(redis_url(), prefix)).await.unwrap();
+        let stored = oemgate_store::ClientStore::get_client(&store, &id).await.unwrap().unwrap();
+        assert!(stored.secret_hash.starts_with("$argon2id$"), "{}", stored.secret_hash);
+        assert!(!stored.secret_hash.contains(&secret));
+
+        let api = Api::new(prefix).await;
+        let (status, old_token) = api.token(&id, &secret).await;
+        assert_eq!(status, StatusCode::OK);
+        let old_token = old_token.unwrap();
+        assert_eq!(api.users_status(&old_token).await, StatusCode::OK);
+
+        // Rotation: a new secret; the old one and its token stop working.
+        let rotated = stdout_of(&clients(prefix, &["rotate", "--id", &id]));
+        assert_eq!(field(&rotated, "client_id"), id);
+        let new_secret = field(&rotated, "client_secret");
+        assert_ne!(new_secret, secret);
+        assert_eq!(api.token(&id, &secret).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(api.users_status(&old_token).await, StatusCode::UNAUTHORIZED);
+        let (status, token) = api.token(&id, &new_secret).await;
+        assert_eq!(status, StatusCode::OK);
+        let token = token.unwrap();
+        assert_eq!(api.users_status(&token).await, StatusCode::OK);
+
+        // Revocation: the live token fails at once and no new token is issued.
+        let revoked = stdout_of(&clients(prefix, &["revoke", "--id", &id]));
+        assert!(revoked.contains(&format!("revoked {id}")), "{revoked}");
+        assert_eq!(api.users_status(&token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(api.token(&id, &new_secret).await.0, StatusCode::UNAUTHORIZED);
+        let listed = stdout_of(&clients(prefix, &["list"]));
+        let line = listed.lines().find(|l| l.starts_with(&id)).expect("listed");
+        assert!(line.contains("revoked"), "{line}");
+
+        // Unknown ids are one clear line.
+        for command in ["rotate", "revoke"] {
+            let line = one_line_error(&clients(prefix, &[command, "--id", "nope"]));
+            assert!(line.contains("nope"), "{line}");
+        }
+        let line = one_line_error(&clients(prefix, &["create", "--name", " "]));
+        assert!(line.contains("--name"), "{line}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn create_rotate_revoke_and_list_through_the_cli() {
+        let prefix = format!("oemgate-cli-{}", uuid::Uuid::new_v4().simple());
+        let outcome = tokio::spawn({
+            let prefix = prefix.clone();
+            async move { lifecycle(&prefix).await }
+        })
+        .await;
+        cleanup(&prefix).await;
+        if let Err(err) = outcome {
+            std::panic::resume_unwind(err.into_panic());
+        }
+    }
+
+    #[test]
+    fn the_memory_store_is_refused_with_a_clear_message() {
+        let line = one_line_error(&oemgate(&["clients", "list"], &[]));
+        assert!(line.contains("store.backend = \"redis\""), "{line}");
+        assert!(line.contains("memory"), "{line}");
+    }
+}

@@ -1078,7 +1078,7 @@ impl Poller {
         self.store.append_event(event).await?;
         // The account's other devices leave the schedule now rather than each spending one
         // more rejected request.
-        let filter = DeviceFilter { user_id: Some(user_id), device_type: None };
+        let filter = DeviceFilter { user_id: Some(user_id), ..DeviceFilter::default() };
         let mut page = PageRequest { page_size: 1000, ..PageRequest::default() };
         loop {
             let devices = self.store.list_devices(&filter, &page).await?;

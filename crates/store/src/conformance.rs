@@ -32,7 +32,12 @@ pub async fn run_all(store: Arc<dyn Store>) {
     schedule(store).await;
     hints(store).await;
     clients_and_tokens(store).await;
+    client_list(store).await;
     accounts(store).await;
+    account_deletion(store).await;
+    users(store).await;
+    devices_by_client(store).await;
+    resources(store).await;
     events(store).await;
 }
 
@@ -95,7 +100,7 @@ fn ids<'a>(items: impl IntoIterator<Item = &'a DeviceRecord>) -> Vec<String> {
 }
 
 fn by_user(user: &str) -> DeviceFilter {
-    DeviceFilter { user_id: Some(user.to_owned()), device_type: None }
+    DeviceFilter { user_id: Some(user.to_owned()), device_type: None, client_id: None }
 }
 
 fn page(size: usize) -> PageRequest {
@@ -165,13 +170,19 @@ pub async fn device_filters(store: &dyn Store) {
 
     let all_u1 = list(by_user(&u1)).await;
     assert_eq!(ids(&all_u1.items), ids([&charger, &car2, &car1]), "newest first");
-    let u1_cars =
-        list(DeviceFilter { user_id: Some(u1.clone()), device_type: Some(VendorType::Vehicle) })
-            .await;
+    let u1_cars = list(DeviceFilter {
+        user_id: Some(u1.clone()),
+        device_type: Some(VendorType::Vehicle),
+        client_id: None,
+    })
+    .await;
     assert_eq!(ids(&u1_cars.items), ids([&car2, &car1]));
-    let u1_chargers =
-        list(DeviceFilter { user_id: Some(u1.clone()), device_type: Some(VendorType::Charger) })
-            .await;
+    let u1_chargers = list(DeviceFilter {
+        user_id: Some(u1.clone()),
+        device_type: Some(VendorType::Charger),
+        client_id: None,
+    })
+    .await;
     assert_eq!(ids(&u1_chargers.items), ids([&charger]));
     let u2 = list(by_user(&run.id("u2"))).await;
     assert_eq!(ids(&u2.items), ids([&other]));
@@ -180,7 +191,8 @@ pub async fn device_filters(store: &dyn Store) {
     let mut seen = Vec::new();
     let mut request = page(MAX_WALK_PAGE);
     loop {
-        let filter = DeviceFilter { user_id: None, device_type: Some(VendorType::Vehicle) };
+        let filter =
+            DeviceFilter { user_id: None, device_type: Some(VendorType::Vehicle), client_id: None };
         let vehicles = store.list_devices(&filter, &request).await.expect("list");
         assert!(vehicles.items.iter().all(|d| d.device.device_type == VendorType::Vehicle));
         seen.extend(ids(&vehicles.items));
@@ -202,7 +214,11 @@ pub async fn device_filters(store: &dyn Store) {
     let snap_ids: Vec<_> = snaps.items.iter().map(|s| s.device_id.clone()).collect();
     assert_eq!(snap_ids, ids([&charger, &car1]));
     assert!(snaps.items.iter().all(|s| s.version == 1));
-    let filter = DeviceFilter { user_id: Some(u1.clone()), device_type: Some(VendorType::Vehicle) };
+    let filter = DeviceFilter {
+        user_id: Some(u1.clone()),
+        device_type: Some(VendorType::Vehicle),
+        client_id: None,
+    };
     let car_snaps = store.list_snapshots(&filter, &page(100)).await.expect("list");
     assert_eq!(car_snaps.items.len(), 1);
     assert_eq!(car_snaps.items[0].device_id, car1.device.id);
@@ -519,6 +535,9 @@ pub async fn clients_and_tokens(store: &dyn Store) {
         secret_hash: "hash-1".to_owned(),
         api_version: "2024-10-01".to_owned(),
         created_at: at(0),
+        name: "Acme".to_owned(),
+        generation: 0,
+        revoked_at: None,
     };
     assert_eq!(store.get_client(&client.client_id).await.expect("get"), None);
     store.put_client(client.clone()).await.expect("put");
@@ -534,6 +553,7 @@ pub async fn clients_and_tokens(store: &dyn Store) {
         token_hash: run.id("token"),
         client_id: client.client_id.clone(),
         expires_at,
+        client_generation: 3,
     };
     store.put_token(token.clone()).await.expect("put token");
     let get = |now| store.get_token(&token.token_hash, now);
@@ -648,4 +668,258 @@ pub async fn events(store: &dyn Store) {
 
     let bad = store.read_events(Some("not-an-event-id"), 10).await;
     assert!(matches!(bad, Err(StoreError::InvalidCursor(_))), "{bad:?}");
+}
+
+/// Every client is listed, oldest first, and a replacement is listed once.
+pub async fn client_list(store: &dyn Store) {
+    let run = Run::new();
+    let client = |name: &str, created: i64| ApiClient {
+        client_id: run.id(name),
+        secret_hash: "h".to_owned(),
+        api_version: "2024-10-01".to_owned(),
+        created_at: at(created),
+        name: name.to_owned(),
+        generation: 0,
+        revoked_at: None,
+    };
+    store.put_client(client("b", 5)).await.expect("put");
+    store.put_client(client("a", 7)).await.expect("put");
+    let revoked = ApiClient { revoked_at: Some(at(9)), generation: 1, ..client("b", 5) };
+    store.put_client(revoked.clone()).await.expect("replace");
+    let mine: Vec<ApiClient> = store
+        .list_clients()
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|c| c.client_id.starts_with(&run.0))
+        .collect();
+    assert_eq!(mine, [revoked, client("a", 7)], "oldest first, replaced in place");
+}
+
+/// Deleting accounts (with their validity mark).
+pub async fn account_deletion(store: &dyn Store) {
+    let run = Run::new();
+    let account = |id: &str, token: &str| AccountRef {
+        user_id: run.id("u"),
+        vendor: "ENPHASE".to_owned(),
+        account_id: run.id(id),
+        credentials: Credentials { access_token: token.to_owned(), ..Credentials::default() },
+    };
+    store.put_account(account("a1", "t1"), 0).await.expect("put");
+    store.put_account(account("a2", "t1"), 0).await.expect("put");
+    assert!(store.invalidate_account(&run.id("a1"), at(60)).await.expect("invalidate"));
+
+    assert!(store.delete_account(&run.id("a1")).await.expect("delete"));
+    assert!(!store.delete_account(&run.id("a1")).await.expect("delete twice"));
+    assert_eq!(store.get_account(&run.id("a1")).await.expect("get"), None);
+    let left: Vec<String> = store
+        .accounts_of_user(&run.id("u"))
+        .await
+        .expect("of user")
+        .into_iter()
+        .map(|a| a.account.account_id)
+        .collect();
+    assert_eq!(left, [run.id("a2")], "gone from the user's list");
+    // A deleted account starts again from scratch: version 1, valid.
+    assert_eq!(store.put_account(account("a1", "t3"), 0).await.expect("recreate"), 1);
+    let again = store.get_account(&run.id("a1")).await.expect("get").expect("a1");
+    assert_eq!((again.version, again.invalid_since), (1, None));
+}
+
+/// Users: first owner wins, newest-first paging per client, deletion.
+pub async fn users(store: &dyn Store) {
+    let run = Run::new();
+    let user = |name: &str, client: &str, created: i64| UserRecord {
+        id: run.id(name),
+        client_id: run.id(client),
+        created_at: at(created),
+    };
+    assert_eq!(store.get_user(&run.id("u1")).await.expect("get"), None);
+    assert_eq!(store.put_user(user("u1", "c1", 1)).await.expect("put"), user("u1", "c1", 1));
+    // Another client asking for the same id gets the owner's record back, unchanged.
+    assert_eq!(store.put_user(user("u1", "c2", 9)).await.expect("put"), user("u1", "c1", 1));
+    assert_eq!(store.get_user(&run.id("u1")).await.expect("get"), Some(user("u1", "c1", 1)));
+    for (name, created) in [("u2", 2), ("u3", 3), ("u4", 3)] {
+        store.put_user(user(name, "c1", created)).await.expect("put");
+    }
+    store.put_user(user("u5", "c2", 4)).await.expect("put");
+
+    let names = |page: &Page<UserRecord>| -> Vec<String> {
+        page.items.iter().map(|u| u.id.clone()).collect()
+    };
+    let first = store.list_users(&run.id("c1"), &page(3)).await.expect("list");
+    assert_eq!(names(&first), [run.id("u4"), run.id("u3"), run.id("u2")], "newest first");
+    assert!(first.before.is_none());
+    let next = PageRequest { after: first.after.clone(), ..page(3) };
+    let second = store.list_users(&run.id("c1"), &next).await.expect("list");
+    assert_eq!(names(&second), [run.id("u1")]);
+    assert!(second.after.is_none());
+    let back = PageRequest { before: second.before.clone(), ..page(3) };
+    assert_eq!(names(&store.list_users(&run.id("c1"), &back).await.expect("list")), names(&first));
+    let other = store.list_users(&run.id("c2"), &page(10)).await.expect("list");
+    assert_eq!(names(&other), [run.id("u5")], "only the client's own users");
+    let bad = PageRequest { after: Some("garbage".to_owned()), ..page(3) };
+    assert!(matches!(
+        store.list_users(&run.id("c1"), &bad).await,
+        Err(StoreError::InvalidCursor(_))
+    ));
+
+    assert!(store.delete_user(&run.id("u3")).await.expect("delete"));
+    assert!(!store.delete_user(&run.id("u3")).await.expect("delete twice"));
+    assert_eq!(store.get_user(&run.id("u3")).await.expect("get"), None);
+    let after_delete = store.list_users(&run.id("c1"), &page(10)).await.expect("list");
+    assert_eq!(names(&after_delete), [run.id("u4"), run.id("u2"), run.id("u1")]);
+    // A deleted id is free again, for any client.
+    assert_eq!(store.put_user(user("u3", "c2", 8)).await.expect("put"), user("u3", "c2", 8));
+}
+
+/// Devices listed by API client: a device belongs to the client of its user.
+pub async fn devices_by_client(store: &dyn Store) {
+    let run = Run::new();
+    for (user, client) in [("u1", "c1"), ("u2", "c1"), ("u3", "c2")] {
+        store
+            .put_user(UserRecord { id: run.id(user), client_id: run.id(client), created_at: at(0) })
+            .await
+            .expect("user");
+    }
+    let devices = [
+        run.device("v1", "u1", VendorType::Vehicle, at(1)),
+        run.device("c1", "u2", VendorType::Charger, at(2)),
+        run.device("v2", "u2", VendorType::Vehicle, at(3)),
+        run.device("v3", "u3", VendorType::Vehicle, at(4)),
+        // A device whose user has no record is nobody's.
+        run.device("v4", "nobody", VendorType::Vehicle, at(5)),
+    ];
+    for device in &devices {
+        store.put_device(device.clone()).await.expect("put");
+        store.put_snapshot(snapshot(device, at(10), 50), 0).await.expect("snapshot");
+    }
+    let filter = |client: &str, user: Option<&str>, kind: Option<VendorType>| DeviceFilter {
+        user_id: user.map(|u| run.id(u)),
+        device_type: kind,
+        client_id: Some(run.id(client)),
+    };
+    let list = async |filter: DeviceFilter| {
+        ids(&store.list_devices(&filter, &page(MAX_WALK_PAGE)).await.expect("list").items)
+    };
+    let snapshot_ids = async |filter: DeviceFilter| -> Vec<String> {
+        let page = store.list_snapshots(&filter, &page(MAX_WALK_PAGE)).await.expect("list");
+        page.items.into_iter().map(|s| s.device_id).collect()
+    };
+    assert_eq!(list(filter("c1", None, None)).await, [run.id("v2"), run.id("c1"), run.id("v1")]);
+    assert_eq!(
+        list(filter("c1", None, Some(VendorType::Vehicle))).await,
+        [run.id("v2"), run.id("v1")]
+    );
+    assert_eq!(list(filter("c2", None, None)).await, [run.id("v3")]);
+    assert_eq!(list(filter("c1", Some("u2"), None)).await, [run.id("v2"), run.id("c1")]);
+    assert_eq!(list(filter("c1", Some("u2"), Some(VendorType::Charger))).await, [run.id("c1")]);
+    assert!(list(filter("c2", Some("u2"), None)).await.is_empty(), "another client's user");
+    assert_eq!(
+        snapshot_ids(filter("c1", None, Some(VendorType::Vehicle))).await,
+        [run.id("v2"), run.id("v1")]
+    );
+    assert!(snapshot_ids(filter("c2", Some("u1"), None)).await.is_empty());
+
+    // Paging through a client's devices.
+    let first = store.list_devices(&filter("c1", None, None), &page(2)).await.expect("list");
+    assert_eq!(ids(&first.items), [run.id("v2"), run.id("c1")]);
+    let next = PageRequest { after: first.after.clone(), ..page(2) };
+    let second = store.list_devices(&filter("c1", None, None), &next).await.expect("list");
+    assert_eq!(ids(&second.items), [run.id("v1")]);
+
+    // Deleting takes a device out of its client's lists.
+    assert!(store.delete_device(&run.id("v2")).await.expect("delete"));
+    assert_eq!(list(filter("c1", None, None)).await, [run.id("c1"), run.id("v1")]);
+    assert_eq!(snapshot_ids(filter("c1", None, None)).await, [run.id("c1"), run.id("v1")]);
+}
+
+/// Generic resources: compare-and-set, first `created_at` kept, lists per client and user.
+pub async fn resources(store: &dyn Store) {
+    let run = Run::new();
+    let kind = "location";
+    let resource = |id: &str, user: &str, client: &str, created: i64, name: &str| ResourceRecord {
+        kind: kind.to_owned(),
+        id: run.id(id),
+        user_id: run.id(user),
+        client_id: run.id(client),
+        created_at: at(created),
+        version: 0,
+        body: json!({ "name": name }),
+    };
+    assert_eq!(store.get_resource(kind, &run.id("r1")).await.expect("get"), None);
+    assert_eq!(store.put_resource(resource("r1", "u1", "c1", 1, "home"), 0).await.expect("put"), 1);
+    assert_conflict(store.put_resource(resource("r1", "u1", "c1", 1, "x"), 0).await, 0, 1);
+    let stored = store.get_resource(kind, &run.id("r1")).await.expect("get").expect("stored");
+    assert_eq!(stored, ResourceRecord { version: 1, ..resource("r1", "u1", "c1", 1, "home") });
+    // Another kind with the same id is another resource.
+    assert_eq!(store.get_resource("schedule", &run.id("r1")).await.expect("get"), None);
+    // Several at once, in the order asked, absent ones as None.
+    let (r1, nope) = (run.id("r1"), run.id("nope"));
+    let many = store.get_resources(kind, &[&nope, &r1, &r1]).await.expect("get many");
+    assert_eq!(many, [None, Some(stored.clone()), Some(stored.clone())]);
+    assert!(store.get_resources(kind, &[]).await.expect("none").is_empty());
+
+    // An update keeps the first created_at whatever the caller sends.
+    assert_eq!(
+        store.put_resource(resource("r1", "u1", "c1", 99, "cabin"), 1).await.expect("put"),
+        2
+    );
+    let updated = store.get_resource(kind, &run.id("r1")).await.expect("get").expect("stored");
+    assert_eq!(updated.created_at, at(1));
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.body, json!({ "name": "cabin" }));
+
+    store.put_resource(resource("r2", "u2", "c1", 2, "office"), 0).await.expect("put");
+    store.put_resource(resource("r3", "u1", "c1", 3, "garage"), 0).await.expect("put");
+    store.put_resource(resource("r4", "u3", "c2", 4, "other"), 0).await.expect("put");
+    let listed = async |owner: ResourceOwner, request: PageRequest| {
+        store.list_resources(kind, &owner, &request).await.expect("list")
+    };
+    let names = |page: &Page<ResourceRecord>| -> Vec<String> {
+        page.items.iter().map(|r| r.id.clone()).collect()
+    };
+    let c1 = ResourceOwner::Client(run.id("c1"));
+    let all = listed(c1.clone(), page(10)).await;
+    assert_eq!(names(&all), [run.id("r3"), run.id("r2"), run.id("r1")]);
+    assert_eq!(all.items[2].version, 2, "lists carry the version");
+    let first = listed(c1.clone(), page(2)).await;
+    assert_eq!(names(&first), [run.id("r3"), run.id("r2")]);
+    let second = listed(c1.clone(), PageRequest { after: first.after.clone(), ..page(2) }).await;
+    assert_eq!(names(&second), [run.id("r1")]);
+    assert_eq!(
+        names(&listed(ResourceOwner::User(run.id("u1")), page(10)).await),
+        [run.id("r3"), run.id("r1")]
+    );
+    assert_eq!(names(&listed(ResourceOwner::Client(run.id("c2")), page(10)).await), [run.id("r4")]);
+    assert!(
+        listed(ResourceOwner::User(run.id("u1")), page(10))
+            .await
+            .items
+            .iter()
+            .all(|r| r.kind == kind)
+    );
+    assert!(
+        store.list_resources("schedule", &c1, &page(10)).await.expect("list").items.is_empty(),
+        "lists are per kind"
+    );
+
+    // Moving a resource to another user moves it between the user lists.
+    store.put_resource(resource("r3", "u2", "c1", 3, "garage"), 1).await.expect("move");
+    assert_eq!(names(&listed(ResourceOwner::User(run.id("u1")), page(10)).await), [run.id("r1")]);
+    assert_eq!(
+        names(&listed(ResourceOwner::User(run.id("u2")), page(10)).await),
+        [run.id("r3"), run.id("r2")]
+    );
+
+    assert!(store.delete_resource(kind, &run.id("r2")).await.expect("delete"));
+    assert!(!store.delete_resource(kind, &run.id("r2")).await.expect("delete twice"));
+    assert_eq!(store.get_resource(kind, &run.id("r2")).await.expect("get"), None);
+    assert_eq!(names(&listed(c1.clone(), page(10)).await), [run.id("r3"), run.id("r1")]);
+    // A cursor stays valid when its item is deleted.
+    assert!(store.delete_resource(kind, &run.id("r3")).await.expect("delete"));
+    let after_deleted = listed(c1, PageRequest { after: first.after.clone(), ..page(2) }).await;
+    assert_eq!(names(&after_deleted), [run.id("r1")]);
+    // A deleted resource can be created again.
+    assert_eq!(store.put_resource(resource("r2", "u2", "c1", 5, "new"), 0).await.expect("put"), 1);
 }

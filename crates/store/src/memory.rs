@@ -31,6 +31,8 @@ struct Inner {
     devices: HashMap<String, DeviceRecord>,
     /// Every device's sort key: the list order.
     device_order: BTreeSet<SortKey>,
+    /// The API client each device was registered under (through its user).
+    device_clients: HashMap<String, String>,
     snapshots: HashMap<String, Snapshot>,
     actions: HashMap<String, ActionRecord>,
     /// Ids of pending actions, kept sorted for the documented id order.
@@ -44,6 +46,13 @@ struct Inner {
     clients: HashMap<String, ApiClient>,
     tokens: HashMap<String, AccessToken>,
     accounts: BTreeMap<String, AccountRecord>,
+    users: HashMap<String, UserRecord>,
+    /// Sort keys of each client's users.
+    user_order: HashMap<String, BTreeSet<SortKey>>,
+    /// Resources by (kind, id).
+    resources: HashMap<(String, String), ResourceRecord>,
+    /// Sort keys of resources by (kind, owner).
+    resource_order: HashMap<(String, ResourceOwner), BTreeSet<SortKey>>,
     events: VecDeque<(u64, Event)>,
     last_event: u64,
 }
@@ -105,26 +114,53 @@ impl KeyRange for MemoryIndex<'_> {
         let wanted = |key: &&SortKey| {
             inner.devices.get(key.id()).is_some_and(|d| self.filter.matches(&d.device))
                 && (!self.with_snapshot || inner.snapshots.contains_key(key.id()))
+                && self.filter.client_id.as_ref().is_none_or(|client| {
+                    inner.device_clients.get(key.id()).is_some_and(|c| c == client)
+                })
         };
-        let bound = from.map_or(Bound::Unbounded, Bound::Excluded);
-        let keys: Vec<SortKey> = match direction {
-            Direction::Older => inner
-                .device_order
-                .range((Bound::Unbounded, bound))
-                .rev()
-                .filter(wanted)
-                .take(limit)
-                .cloned()
-                .collect(),
-            Direction::Newer => inner
-                .device_order
-                .range((bound, Bound::Unbounded))
-                .filter(wanted)
-                .take(limit)
-                .cloned()
-                .collect(),
-        };
-        Ok(keys)
+        Ok(range_of(&inner.device_order, from, direction, limit, wanted))
+    }
+}
+
+/// Up to `limit` keys of `set` strictly beyond `from` in `direction` that pass `wanted`.
+fn range_of(
+    set: &BTreeSet<SortKey>,
+    from: Option<&SortKey>,
+    direction: Direction,
+    limit: usize,
+    wanted: impl FnMut(&&SortKey) -> bool,
+) -> Vec<SortKey> {
+    let bound = from.map_or(Bound::Unbounded, Bound::Excluded);
+    match direction {
+        Direction::Older => {
+            set.range((Bound::Unbounded, bound)).rev().filter(wanted).take(limit).cloned().collect()
+        }
+        Direction::Newer => {
+            set.range((bound, Bound::Unbounded)).filter(wanted).take(limit).cloned().collect()
+        }
+    }
+}
+
+/// Picks one sorted set of keys out of the store's state.
+type SetPicker<'a> = Box<dyn Fn(&Inner) -> Option<&BTreeSet<SortKey>> + Send + Sync + 'a>;
+
+/// A plain sorted set of keys (users of a client, resources of an owner).
+struct SetIndex<'a> {
+    store: &'a MemoryStore,
+    set: SetPicker<'a>,
+}
+
+impl KeyRange for SetIndex<'_> {
+    async fn range(
+        &self,
+        from: Option<&SortKey>,
+        direction: Direction,
+        limit: usize,
+    ) -> StoreResult<Vec<SortKey>> {
+        let inner = self.store.lock();
+        Ok((self.set)(&inner)
+            .map(|set| range_of(set, from, direction, limit, |_| true))
+            .unwrap_or_default())
     }
 }
 
@@ -169,6 +205,10 @@ fn time(millis: i64) -> DateTime<Utc> {
 impl DeviceStore for MemoryStore {
     async fn put_device(&self, mut record: DeviceRecord) -> StoreResult<()> {
         let mut inner = self.lock();
+        match inner.users.get(&record.device.user_id).map(|u| u.client_id.clone()) {
+            Some(client) => inner.device_clients.insert(record.device.id.clone(), client),
+            None => inner.device_clients.remove(&record.device.id),
+        };
         if let Some(existing) = inner.devices.get(&record.device.id) {
             record.created_at = existing.created_at;
         } else {
@@ -186,6 +226,7 @@ impl DeviceStore for MemoryStore {
         let mut inner = self.lock();
         inner.snapshots.remove(device_id);
         inner.unschedule(device_id);
+        inner.device_clients.remove(device_id);
         let Some(record) = inner.devices.remove(device_id) else {
             return Ok(false);
         };
@@ -354,6 +395,14 @@ impl ClientStore for MemoryStore {
         Ok(self.lock().clients.get(client_id).cloned())
     }
 
+    async fn list_clients(&self) -> StoreResult<Vec<ApiClient>> {
+        let mut clients: Vec<ApiClient> = self.lock().clients.values().cloned().collect();
+        clients.sort_by(|a, b| {
+            (to_millis(a.created_at), &a.client_id).cmp(&(to_millis(b.created_at), &b.client_id))
+        });
+        Ok(clients)
+    }
+
     async fn put_token(&self, token: AccessToken) -> StoreResult<()> {
         let mut inner = self.lock();
         // Drop tokens past their expiry by the wall clock, as Redis does on its own, so a
@@ -396,6 +445,10 @@ impl AccountStore for MemoryStore {
         }
     }
 
+    async fn delete_account(&self, account_id: &str) -> StoreResult<bool> {
+        Ok(self.lock().accounts.remove(account_id).is_some())
+    }
+
     async fn get_account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>> {
         Ok(self.lock().accounts.get(account_id).cloned())
     }
@@ -404,6 +457,151 @@ impl AccountStore for MemoryStore {
         let inner = self.lock();
         let mine = inner.accounts.values().filter(|a| a.account.user_id == user_id);
         Ok(mine.cloned().collect())
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn put_user(&self, user: UserRecord) -> StoreResult<UserRecord> {
+        let mut inner = self.lock();
+        if let Some(existing) = inner.users.get(&user.id) {
+            return Ok(existing.clone());
+        }
+        inner
+            .user_order
+            .entry(user.client_id.clone())
+            .or_default()
+            .insert(SortKey::new(user.created_at, &user.id));
+        inner.users.insert(user.id.clone(), user.clone());
+        Ok(user)
+    }
+
+    async fn get_user(&self, user_id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self.lock().users.get(user_id).cloned())
+    }
+
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let Some(user) = inner.users.remove(user_id) else {
+            return Ok(false);
+        };
+        if let Some(order) = inner.user_order.get_mut(&user.client_id) {
+            order.remove(&SortKey::new(user.created_at, user_id));
+        }
+        Ok(true)
+    }
+
+    async fn list_users(
+        &self,
+        client_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserRecord>> {
+        let index =
+            SetIndex { store: self, set: Box::new(|inner| inner.user_order.get(client_id)) };
+        let keys = page_keys(&index, page).await?;
+        let inner = self.lock();
+        let items = keys.keys.iter().filter_map(|key| inner.users.get(key.id()).cloned()).collect();
+        Ok(Page { items, after: keys.after, before: keys.before })
+    }
+}
+
+impl Inner {
+    /// Takes a resource out of its owners' list orders.
+    fn unindex_resource(&mut self, resource: &ResourceRecord) {
+        let key = SortKey::new(resource.created_at, &resource.id);
+        for owner in resource_owners(resource) {
+            if let Some(order) = self.resource_order.get_mut(&(resource.kind.clone(), owner)) {
+                order.remove(&key);
+            }
+        }
+    }
+}
+
+/// The two lists a resource is in.
+fn resource_owners(resource: &ResourceRecord) -> [ResourceOwner; 2] {
+    [
+        ResourceOwner::Client(resource.client_id.clone()),
+        ResourceOwner::User(resource.user_id.clone()),
+    ]
+}
+
+#[async_trait]
+impl ResourceStore for MemoryStore {
+    async fn put_resource(
+        &self,
+        mut resource: ResourceRecord,
+        expected_version: u64,
+    ) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let id = (resource.kind.clone(), resource.id.clone());
+        let stored = inner.resources.get(&id).cloned();
+        let what = format!("{} {}", resource.kind, resource.id);
+        resource.version =
+            next_version(&what, stored.as_ref().map(|r| r.version), expected_version)?;
+        // The first put's time wins.
+        if let Some(stored) = &stored {
+            resource.created_at = stored.created_at;
+        }
+        if let Some(stored) = &stored {
+            inner.unindex_resource(stored);
+        }
+        let key = SortKey::new(resource.created_at, &resource.id);
+        for owner in resource_owners(&resource) {
+            inner
+                .resource_order
+                .entry((resource.kind.clone(), owner))
+                .or_default()
+                .insert(key.clone());
+        }
+        let version = resource.version;
+        inner.resources.insert(id, resource);
+        Ok(version)
+    }
+
+    async fn get_resource(&self, kind: &str, id: &str) -> StoreResult<Option<ResourceRecord>> {
+        Ok(self.lock().resources.get(&(kind.to_owned(), id.to_owned())).cloned())
+    }
+
+    async fn get_resources(
+        &self,
+        kind: &str,
+        ids: &[&str],
+    ) -> StoreResult<Vec<Option<ResourceRecord>>> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| inner.resources.get(&(kind.to_owned(), (*id).to_owned())).cloned())
+            .collect())
+    }
+
+    async fn delete_resource(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let Some(resource) = inner.resources.remove(&(kind.to_owned(), id.to_owned())) else {
+            return Ok(false);
+        };
+        inner.unindex_resource(&resource);
+        Ok(true)
+    }
+
+    async fn list_resources(
+        &self,
+        kind: &str,
+        owner: &ResourceOwner,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ResourceRecord>> {
+        let order_key = (kind.to_owned(), owner.clone());
+        let index = SetIndex {
+            store: self,
+            set: Box::new(move |inner| inner.resource_order.get(&order_key)),
+        };
+        let keys = page_keys(&index, page).await?;
+        let inner = self.lock();
+        let items = keys
+            .keys
+            .iter()
+            .filter_map(|key| inner.resources.get(&(kind.to_owned(), key.id().to_owned())).cloned())
+            .collect();
+        Ok(Page { items, after: keys.after, before: keys.before })
     }
 }
 

@@ -13,9 +13,10 @@
 //!   over the record's), `member` (its sort key), `indexes` and `snapshot_indexes` (JSON lists
 //!   of the index keys it is in, so scripts can leave them after the owner or type changed).
 //! - `{p}:idx:devices`, `{p}:idx:devices:user:<user>`, `{p}:idx:devices:type:<type>`,
-//!   `{p}:idx:devices:type-user:<type>:<user>` (sorted sets): device sort keys, all scored 0
-//!   and read with `ZRANGEBYLEX` (see `paging`).
-//! - `{p}:idx:snapshots` and the same three variants (sorted sets): the sort keys of devices
+//!   `{p}:idx:devices:type-user:<type>:<user>`, and for devices whose user has an API client
+//!   `{p}:idx:devices:client:<client>`, `{p}:idx:devices:type-client:<type>:<client>` (sorted
+//!   sets): device sort keys, all scored 0 and read with `ZRANGEBYLEX` (see `paging`).
+//! - `{p}:idx:snapshots` and the same variants (sorted sets): the sort keys of devices
 //!   that have a snapshot, so snapshot lists page exactly.
 //! - `{p}:snapshot:<device id>` (hash): `version`, `body` (JSON).
 //! - `{p}:action:<id>` (hash): `version`, `body` (JSON), `indexes`.
@@ -23,7 +24,12 @@
 //!   action ids.
 //! - `{p}:schedule:<shard>` (sorted sets, one per schedule shard, see [`crate::shard_of`]):
 //!   device ids scored by due time in epoch milliseconds.
-//! - `{p}:client:<id>` (string): API client JSON.
+//! - `{p}:client:<id>` (string): API client JSON; `{p}:idx:clients` (set): every client id.
+//! - `{p}:user:<id>` (hash): `record` (user JSON), `member` (sort key), `indexes`;
+//!   `{p}:idx:users:client:<client>` (sorted set): sort keys of a client's users.
+//! - `{p}:res:<kind>:<id>` (hash): `version`, `body` (resource JSON), `created` (the first
+//!   `created_at`), `member`, `indexes`; `{p}:idx:res:<kind>:client:<client>` and
+//!   `{p}:idx:res:<kind>:user:<user>` (sorted sets): resource sort keys per owner.
 //! - `{p}:token:<hash>` (string): token JSON, expiring at `expires_at` (`SET ... PXAT`).
 //! - `{p}:account:<id>` (hash): `version`, `body` (account JSON), `indexes`.
 //! - `{p}:idx:accounts:user:<user>` (set): account ids of a user.
@@ -335,14 +341,62 @@ impl Keys {
         }
     }
 
-    /// The four sorted sets of `list` a device belongs to.
-    fn list_indexes_of(&self, list: &str, user: &str, device_type: &str) -> [String; 4] {
-        [
+    /// The sorted set of `list` for one API client's devices, optionally of one type.
+    fn client_index(&self, list: &str, client: &str, device_type: Option<&str>) -> String {
+        let tag = &self.tag;
+        match device_type {
+            None => format!("{tag}:idx:{list}:client:{client}"),
+            Some(kind) => format!("{tag}:idx:{list}:type-client:{kind}:{client}"),
+        }
+    }
+
+    /// The sorted sets of `list` a device belongs to (four, six with a client).
+    fn list_indexes_of(
+        &self,
+        list: &str,
+        user: &str,
+        device_type: &str,
+        client: Option<&str>,
+    ) -> Vec<String> {
+        let mut indexes = vec![
             self.list_index(list, None, None),
             self.list_index(list, Some(user), None),
             self.list_index(list, None, Some(device_type)),
             self.list_index(list, Some(user), Some(device_type)),
-        ]
+        ];
+        if let Some(client) = client {
+            indexes.push(self.client_index(list, client, None));
+            indexes.push(self.client_index(list, client, Some(device_type)));
+        }
+        indexes
+    }
+
+    /// A key that never holds anything: the index of a list known to be empty.
+    fn empty_index(&self) -> String {
+        format!("{}:idx:empty", self.tag)
+    }
+
+    fn clients(&self) -> String {
+        format!("{}:idx:clients", self.tag)
+    }
+
+    fn user(&self, id: &str) -> String {
+        format!("{}:user:{id}", self.tag)
+    }
+
+    fn users_of_client(&self, client: &str) -> String {
+        format!("{}:idx:users:client:{client}", self.tag)
+    }
+
+    fn resource(&self, kind: &str, id: &str) -> String {
+        format!("{}:res:{kind}:{id}", self.tag)
+    }
+
+    fn resources_of(&self, kind: &str, owner: &ResourceOwner) -> String {
+        match owner {
+            ResourceOwner::Client(client) => format!("{}:idx:res:{kind}:client:{client}", self.tag),
+            ResourceOwner::User(user) => format!("{}:idx:res:{kind}:user:{user}", self.tag),
+        }
     }
 
     fn action(&self, id: &str) -> String {
@@ -434,18 +488,21 @@ impl DeviceStore for RedisStore {
         let device_key = self.keys.device(id);
         let kind = record.device.device_type.as_str();
         let user = &record.device.user_id;
+        // The client is resolved once, at registration: users are created before their
+        // devices and never change owner.
+        let client = self.get_user(user).await?.map(|u| u.client_id);
+        let devices = self.keys.list_indexes_of("devices", user, kind, client.as_deref());
+        let snapshots = self.keys.list_indexes_of("snapshots", user, kind, client.as_deref());
         let mut invocation = self.scripts.put_device.prepare_invoke();
         invocation.key(&device_key).key(self.keys.snapshot(id));
-        for index in self.keys.list_indexes_of("devices", user, kind) {
-            invocation.key(index);
-        }
-        for index in self.keys.list_indexes_of("snapshots", user, kind) {
+        for index in devices.iter().chain(&snapshots) {
             invocation.key(index);
         }
         invocation
             .arg(encode(&device_key, &record)?)
             .arg(encode(&device_key, &record.created_at)?)
-            .arg(SortKey::new(record.created_at, id).as_str());
+            .arg(SortKey::new(record.created_at, id).as_str())
+            .arg(devices.len());
         let _: i64 = self.invoke("put_device", invocation).await?;
         Ok(())
     }
@@ -470,7 +527,7 @@ impl DeviceStore for RedisStore {
         filter: &DeviceFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<DeviceRecord>> {
-        let index = self.list_index("devices", filter);
+        let index = self.list_index("devices", filter).await?;
         self.page(index, page, async |ids| self.read_devices(&ids).await).await
     }
 
@@ -507,7 +564,7 @@ impl DeviceStore for RedisStore {
         filter: &DeviceFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Snapshot>> {
-        let index = self.list_index("snapshots", filter);
+        let index = self.list_index("snapshots", filter).await?;
         self.page(index, page, async |ids| {
             let keys: Vec<String> = ids.iter().map(|id| self.keys.snapshot(id)).collect();
             let stored = self.read_versioned(&keys).await?;
@@ -521,9 +578,68 @@ impl DeviceStore for RedisStore {
 }
 
 impl RedisStore {
-    fn list_index(&self, kind: &str, filter: &DeviceFilter) -> String {
+    async fn list_index(&self, kind: &str, filter: &DeviceFilter) -> StoreResult<String> {
         let device_type = filter.device_type.map(|t| t.as_str());
-        self.keys.list_index(kind, filter.user_id.as_deref(), device_type)
+        match (&filter.client_id, &filter.user_id) {
+            (Some(client), None) => Ok(self.keys.client_index(kind, client, device_type)),
+            (Some(client), Some(user)) => {
+                // The user's list, if the user is the client's (there is no user-and-client
+                // index: a user belongs to one client).
+                let owned = self.get_user(user).await?.is_some_and(|u| u.client_id == *client);
+                Ok(if owned {
+                    self.keys.list_index(kind, Some(user), device_type)
+                } else {
+                    self.keys.empty_index()
+                })
+            }
+            (None, user) => Ok(self.keys.list_index(kind, user.as_deref(), device_type)),
+        }
+    }
+
+    /// Reads user records in one round trip; absent users are `None`.
+    async fn read_users(&self, ids: &[&str]) -> StoreResult<Vec<Option<UserRecord>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.user(id)).collect();
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("HGET").arg(key).arg("record");
+        }
+        let rows: Vec<Option<Vec<u8>>> = self.query_pipeline("HGET", &pipe).await?;
+        keys.iter()
+            .zip(rows)
+            .map(|(key, row)| row.map(|raw| decode(key, &raw)).transpose())
+            .collect()
+    }
+
+    /// Reads resource hashes in one round trip; absent resources are `None`.
+    async fn read_resources(&self, keys: &[String]) -> StoreResult<Vec<Option<ResourceRecord>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("HMGET").arg(key).arg("version").arg("body").arg("created");
+        }
+        type Row = (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>);
+        let rows: Vec<Row> = self.query_pipeline("HMGET", &pipe).await?;
+        keys.iter()
+            .zip(rows)
+            .map(|(key, row)| match row {
+                (Some(version), Some(body), Some(created)) => {
+                    let mut record: ResourceRecord = decode(key, &body)?;
+                    record.version = version
+                        .parse::<u64>()
+                        .map_err(|_| StoreError::corrupt(key, "undecodable version"))?;
+                    // The first put's time wins; see PUT_INDEXED.
+                    record.created_at = decode(key, &created)?;
+                    Ok(Some(record))
+                }
+                (None, None, None) => Ok(None),
+                _ => Err(StoreError::corrupt(key, "incomplete resource")),
+            })
+            .collect()
     }
 
     /// Reads the versioned records whose ids a set holds, in id order.
@@ -668,10 +784,37 @@ impl ScheduleStore for RedisStore {
 impl ClientStore for RedisStore {
     async fn put_client(&self, client: ApiClient) -> StoreResult<()> {
         let key = self.keys.client(&client.client_id);
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(encode(&key, &client)?);
-        let _: () = self.query("SET", &cmd).await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(encode(&key, &client)?)
+            .ignore()
+            .cmd("SADD")
+            .arg(self.keys.clients())
+            .arg(&client.client_id)
+            .ignore();
+        let _: () = self.query_pipeline("put_client", &pipe).await?;
         Ok(())
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ApiClient>> {
+        let ids: Vec<String> =
+            self.query("SMEMBERS", redis::cmd("SMEMBERS").arg(self.keys.clients())).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.client(id)).collect();
+        let raw: Vec<Option<Vec<u8>>> = self.query("MGET", redis::cmd("MGET").arg(&keys)).await?;
+        let mut clients = keys
+            .iter()
+            .zip(raw)
+            .filter_map(|(key, raw)| raw.map(|raw| decode::<ApiClient>(key, &raw)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        clients.sort_by(|a, b| {
+            (to_millis(a.created_at), &a.client_id).cmp(&(to_millis(b.created_at), &b.client_id))
+        });
+        Ok(clients)
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ApiClient>> {
@@ -761,6 +904,13 @@ impl AccountStore for RedisStore {
         let stored = self.read_set(&set, |id| self.keys.account(id)).await?;
         Ok(stored.into_iter().map(StoredAccount::into_record).collect())
     }
+
+    async fn delete_account(&self, account_id: &str) -> StoreResult<bool> {
+        let mut invocation = self.scripts.delete_versioned.prepare_invoke();
+        invocation.key(self.keys.account(account_id)).arg(account_id);
+        let deleted: i64 = self.invoke("delete_account", invocation).await?;
+        Ok(deleted > 0)
+    }
 }
 
 /// An account's `body`: the account JSON plus its validity (absent while valid, so bodies
@@ -776,6 +926,105 @@ struct StoredAccount {
 impl StoredAccount {
     fn into_record((version, stored): (u64, StoredAccount)) -> AccountRecord {
         AccountRecord { account: stored.account, version, invalid_since: stored.invalid_since }
+    }
+}
+
+#[async_trait]
+impl UserStore for RedisStore {
+    async fn put_user(&self, user: UserRecord) -> StoreResult<UserRecord> {
+        let key = self.keys.user(&user.id);
+        let mut invocation = self.scripts.create_indexed.prepare_invoke();
+        invocation
+            .key(&key)
+            .key(self.keys.users_of_client(&user.client_id))
+            .arg(encode(&key, &user)?)
+            .arg(SortKey::new(user.created_at, &user.id).as_str());
+        let stored: Vec<u8> = self.invoke("put_user", invocation).await?;
+        decode(&key, &stored)
+    }
+
+    async fn get_user(&self, user_id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self.read_users(&[user_id]).await?.pop().flatten())
+    }
+
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
+        let mut invocation = self.scripts.delete_indexed.prepare_invoke();
+        invocation.key(self.keys.user(user_id));
+        let deleted: i64 = self.invoke("delete_user", invocation).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_users(
+        &self,
+        client_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserRecord>> {
+        let index = self.keys.users_of_client(client_id);
+        self.page(index, page, async |ids| self.read_users(&ids).await).await
+    }
+}
+
+#[async_trait]
+impl ResourceStore for RedisStore {
+    async fn put_resource(
+        &self,
+        mut resource: ResourceRecord,
+        expected_version: u64,
+    ) -> StoreResult<u64> {
+        let key = self.keys.resource(&resource.kind, &resource.id);
+        resource.version = expected_version + 1;
+        let mut invocation = self.scripts.put_indexed.prepare_invoke();
+        invocation
+            .key(&key)
+            .key(
+                self.keys.resources_of(
+                    &resource.kind,
+                    &ResourceOwner::Client(resource.client_id.clone()),
+                ),
+            )
+            .key(
+                self.keys
+                    .resources_of(&resource.kind, &ResourceOwner::User(resource.user_id.clone())),
+            )
+            .arg(expected_version)
+            .arg(encode(&key, &resource)?)
+            .arg(SortKey::new(resource.created_at, &resource.id).as_str())
+            .arg(encode(&key, &resource.created_at)?);
+        self.compare_and_set("put_resource", &key, expected_version, invocation).await
+    }
+
+    async fn get_resource(&self, kind: &str, id: &str) -> StoreResult<Option<ResourceRecord>> {
+        Ok(self.read_resources(&[self.keys.resource(kind, id)]).await?.pop().flatten())
+    }
+
+    async fn get_resources(
+        &self,
+        kind: &str,
+        ids: &[&str],
+    ) -> StoreResult<Vec<Option<ResourceRecord>>> {
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.resource(kind, id)).collect();
+        self.read_resources(&keys).await
+    }
+
+    async fn delete_resource(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        let mut invocation = self.scripts.delete_indexed.prepare_invoke();
+        invocation.key(self.keys.resource(kind, id));
+        let deleted: i64 = self.invoke("delete_resource", invocation).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_resources(
+        &self,
+        kind: &str,
+        owner: &ResourceOwner,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ResourceRecord>> {
+        let index = self.keys.resources_of(kind, owner);
+        self.page(index, page, async |ids| {
+            let keys: Vec<String> = ids.iter().map(|id| self.keys.resource(kind, id)).collect();
+            self.read_resources(&keys).await
+        })
+        .await
     }
 }
 

@@ -54,16 +54,23 @@ pub struct Snapshot {
 }
 
 /// Which devices a list covers.
+///
+/// `client_id` restricts the list to devices of users owned by that API client (see
+/// [`UserStore`]): a device belongs to the client that owned its user when the device was
+/// registered, so register users before their devices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeviceFilter {
     /// Only this user's devices.
     pub user_id: Option<String>,
     /// Only devices of this class.
     pub device_type: Option<VendorType>,
+    /// Only devices of this API client's users.
+    pub client_id: Option<String>,
 }
 
 impl DeviceFilter {
-    /// Whether a device passes the filter.
+    /// Whether a device passes the user and type parts of the filter (the client part needs
+    /// the store, which knows which client a device was registered under).
     pub fn matches(&self, device: &DeviceRef) -> bool {
         self.user_id.as_ref().is_none_or(|user| *user == device.user_id)
             && self.device_type.as_ref().is_none_or(|kind| *kind == device.device_type)
@@ -216,6 +223,16 @@ pub struct ApiClient {
     pub api_version: String,
     /// When the client was created.
     pub created_at: DateTime<Utc>,
+    /// A human-readable name given at creation.
+    #[serde(default)]
+    pub name: String,
+    /// Bumped by every secret rotation; a token carries the generation it was issued under
+    /// and stops working when the client's moves on.
+    #[serde(default)]
+    pub generation: u64,
+    /// When the client was revoked; a revoked client gets no tokens and its tokens fail.
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// An issued bearer token.
@@ -228,6 +245,9 @@ pub struct AccessToken {
     pub client_id: String,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
+    /// The client's [`ApiClient::generation`] when the token was issued.
+    #[serde(default)]
+    pub client_generation: u64,
 }
 
 /// API clients and their tokens.
@@ -237,6 +257,8 @@ pub trait ClientStore: Send + Sync {
     async fn put_client(&self, client: ApiClient) -> StoreResult<()>;
     /// The client with this id.
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ApiClient>>;
+    /// Every client, oldest first (ties by id).
+    async fn list_clients(&self) -> StoreResult<Vec<ApiClient>>;
     /// Stores an issued token; it expires from the store at `expires_at` (by the backend's
     /// wall clock, at the earliest: expiry as callers see it is decided by `now` in
     /// [`ClientStore::get_token`]).
@@ -281,6 +303,103 @@ pub trait AccountStore: Send + Sync {
     async fn get_account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>>;
     /// All accounts of a user, in account id order.
     async fn accounts_of_user(&self, user_id: &str) -> StoreResult<Vec<AccountRecord>>;
+    /// Removes an account and its credentials. Returns whether it existed.
+    async fn delete_account(&self, account_id: &str) -> StoreResult<bool>;
+}
+
+/// A user of the API, owned by one API client.
+///
+/// User ids are chosen by the client (any stable string) and are unique across the
+/// deployment: the first client to create an id owns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    /// The user id.
+    pub id: String,
+    /// The API client that owns the user.
+    pub client_id: String,
+    /// When the user was created; list order is newest first by this.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Users and which API client owns them.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user unless its id is taken, atomically, and returns the record in force:
+    /// the given one when created, the stored one (possibly another client's) when not.
+    async fn put_user(&self, user: UserRecord) -> StoreResult<UserRecord>;
+    /// The user with this id.
+    async fn get_user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
+    /// Removes the user record (not its devices or accounts). Returns whether it existed.
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
+    /// A client's users, newest `created_at` first.
+    async fn list_users(
+        &self,
+        client_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<UserRecord>>;
+}
+
+/// A JSON resource owned by a user of an API client: locations, schedules, tariffs,
+/// smart-charging policies ... one generic record so every such resource gets the same
+/// storage, ownership, versioning and paging.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRecord {
+    /// What it is ("location"); lowercase letters, digits and '-' only (it is part of keys).
+    pub kind: String,
+    /// Its id, unique within the kind.
+    pub id: String,
+    /// The owning user.
+    pub user_id: String,
+    /// The API client owning that user.
+    pub client_id: String,
+    /// When it was created; kept from the first put. List order is newest first by this.
+    pub created_at: DateTime<Utc>,
+    /// Incremented by every successful put; the first put yields 1.
+    pub version: u64,
+    /// The resource as the API serves it (or whatever the kind needs).
+    pub body: serde_json::Value,
+}
+
+/// Whose resources a list covers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceOwner {
+    /// Every resource of the kind owned by this API client's users.
+    Client(String),
+    /// Every resource of the kind owned by this user.
+    User(String),
+}
+
+/// Generic user-owned JSON resources.
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Stores a resource if the stored version equals `expected_version` (0 = new); returns
+    /// the new version or `StoreError::Conflict`. A replacement keeps the first `created_at`
+    /// and may move the resource to another user.
+    async fn put_resource(
+        &self,
+        resource: ResourceRecord,
+        expected_version: u64,
+    ) -> StoreResult<u64>;
+    /// The resource of this kind and id.
+    async fn get_resource(&self, kind: &str, id: &str) -> StoreResult<Option<ResourceRecord>>;
+    /// The resources of this kind with these ids, in the order asked (`None` where absent),
+    /// in one round trip: for laying per-item resources over a page of something else.
+    async fn get_resources(
+        &self,
+        kind: &str,
+        ids: &[&str],
+    ) -> StoreResult<Vec<Option<ResourceRecord>>>;
+    /// Removes a resource. Returns whether it existed.
+    async fn delete_resource(&self, kind: &str, id: &str) -> StoreResult<bool>;
+    /// Resources of one kind and owner, newest `created_at` first.
+    async fn list_resources(
+        &self,
+        kind: &str,
+        owner: &ResourceOwner,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ResourceRecord>>;
 }
 
 /// One entry of the event log.
@@ -317,7 +436,14 @@ pub trait EventLog: Send + Sync {
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    DeviceStore + ActionStore + ScheduleStore + ClientStore + AccountStore + EventLog
+    DeviceStore
+    + ActionStore
+    + ScheduleStore
+    + ClientStore
+    + AccountStore
+    + UserStore
+    + ResourceStore
+    + EventLog
 {
     /// The backend's name ("memory", "redis") for logs and health.
     fn backend(&self) -> &'static str;

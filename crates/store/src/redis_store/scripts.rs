@@ -48,8 +48,9 @@ end
 
 /// Registers or replaces a device, keeping its first `created` time and list position.
 ///
-/// KEYS: device hash, snapshot hash, 4 device indexes (all, user, type, type+user), the 4
-/// matching snapshot indexes. ARGV: record JSON, created JSON, sort key (index member).
+/// KEYS: device hash, snapshot hash, N device indexes (all, user, type, type+user and, when
+/// its user has a client, client and type+client), the N matching snapshot indexes. ARGV:
+/// record JSON, created JSON, sort key (index member), N.
 const PUT_DEVICE: &str = r#"
 local device, snapshot = KEYS[1], KEYS[2]
 local member = redis.call('HGET', device, 'member')
@@ -64,7 +65,8 @@ else
   member = ARGV[3]
   redis.call('HSET', device, 'member', member, 'created', ARGV[2])
 end
-local indexes, snapshot_indexes = keys_between(3, 6), keys_between(7, 10)
+local n = tonumber(ARGV[4])
+local indexes, snapshot_indexes = keys_between(3, 2 + n), keys_between(3 + n, 2 + 2 * n)
 redis.call('HSET', device, 'record', ARGV[1],
   'indexes', cjson.encode(indexes), 'snapshot_indexes', cjson.encode(snapshot_indexes))
 for _, index in ipairs(indexes) do redis.call('ZADD', index, 0, member) end
@@ -133,6 +135,71 @@ redis.call('HSET', record, 'version', actual + 1, 'body', ARGV[2],
 return {1, actual + 1}
 "#;
 
+/// Removes a versioned record from the sets it is in and deletes it; returns 1 when it
+/// existed. Lenient with undecodable index lists, like DELETE_DEVICE.
+///
+/// KEYS: record hash. ARGV: index member.
+const DELETE_VERSIONED: &str = r#"
+for _, index in ipairs(key_list(KEYS[1], 'indexes') or {}) do
+  redis.call('SREM', index, ARGV[1])
+end
+return redis.call('DEL', KEYS[1])
+"#;
+
+/// Creates a record in sorted-set indexes unless it exists; returns the stored record JSON
+/// (the existing one when it existed).
+///
+/// KEYS: record hash, then its indexes. ARGV: record JSON, sort key (index member).
+const CREATE_INDEXED: &str = r#"
+local existing = redis.call('HGET', KEYS[1], 'record')
+if existing then return existing end
+local indexes = keys_between(2, #KEYS)
+redis.call('HSET', KEYS[1], 'record', ARGV[1], 'member', ARGV[2],
+  'indexes', cjson.encode(indexes))
+for _, index in ipairs(indexes) do redis.call('ZADD', index, 0, ARGV[2]) end
+return ARGV[1]
+"#;
+
+/// Compare-and-set of a record listed in sorted-set indexes (generic resources), keeping its
+/// first `created` time and sort key and moving it between indexes when its owner changed.
+///
+/// KEYS: record hash, then the indexes the new version belongs to. ARGV: expected version,
+/// record JSON, sort key, created JSON. Returns {1, new version} or {0, stored version}.
+const PUT_INDEXED: &str = r#"
+local record = KEYS[1]
+local actual = version_of(record)
+if not actual then return corrupt(record, 'version') end
+if actual ~= tonumber(ARGV[1]) then return {0, actual} end
+local member = redis.call('HGET', record, 'member')
+if member then
+  local old = key_list(record, 'indexes')
+  if not old then return corrupt(record, 'indexes') end
+  for _, index in ipairs(old) do redis.call('ZREM', index, member) end
+else
+  member = ARGV[3]
+  redis.call('HSET', record, 'member', member, 'created', ARGV[4])
+end
+local indexes = keys_between(2, #KEYS)
+for _, index in ipairs(indexes) do redis.call('ZADD', index, 0, member) end
+redis.call('HSET', record, 'version', actual + 1, 'body', ARGV[2],
+  'indexes', cjson.encode(indexes))
+return {1, actual + 1}
+"#;
+
+/// Removes a record from the sorted-set indexes it is in and deletes it; returns 1 when it
+/// existed. Lenient with undecodable index lists.
+///
+/// KEYS: record hash.
+const DELETE_INDEXED: &str = r#"
+local member = redis.call('HGET', KEYS[1], 'member')
+if member then
+  for _, index in ipairs(key_list(KEYS[1], 'indexes') or {}) do
+    redis.call('ZREM', index, member)
+  end
+end
+return redis.call('DEL', KEYS[1])
+"#;
+
 /// Moves a device's due time earlier only (ZADD LT also inserts when absent) and returns the
 /// score in force.
 ///
@@ -171,6 +238,10 @@ pub(super) struct Scripts {
     pub(super) delete_device: Script,
     pub(super) put_snapshot: Script,
     pub(super) put_versioned: Script,
+    pub(super) delete_versioned: Script,
+    pub(super) create_indexed: Script,
+    pub(super) put_indexed: Script,
+    pub(super) delete_indexed: Script,
     pub(super) schedule_earlier: Script,
     pub(super) claim_due: Script,
     pub(super) take_hint: Script,
@@ -184,6 +255,10 @@ impl Scripts {
             delete_device: with_prelude(DELETE_DEVICE),
             put_snapshot: with_prelude(PUT_SNAPSHOT),
             put_versioned: with_prelude(PUT_VERSIONED),
+            delete_versioned: with_prelude(DELETE_VERSIONED),
+            create_indexed: with_prelude(CREATE_INDEXED),
+            put_indexed: with_prelude(PUT_INDEXED),
+            delete_indexed: with_prelude(DELETE_INDEXED),
             schedule_earlier: Script::new(SCHEDULE_EARLIER),
             claim_due: Script::new(CLAIM_DUE),
             take_hint: Script::new(TAKE_HINT),

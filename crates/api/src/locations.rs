@@ -1,0 +1,390 @@
+//! Locations: named places of a user with coordinates and a time zone, and the assignment of
+//! chargers and HVAC units to them.
+//!
+//! | route | success | failures |
+//! |---|---|---|
+//! | `GET /locations` | 200 the client's locations, paginated | 400 |
+//! | `GET /users/{userId}/locations` | 200 the user's locations, paginated | 400, 404 |
+//! | `POST /users/{userId}/locations` `{name, latitude, longitude, timezoneName}` | 200 location | 400, 404 |
+//! | `GET /locations/{locationId}` | 200 location | 404 |
+//! | `PUT /locations/{locationId}` (any of the four fields) | 200 location | 400, 404 |
+//! | `DELETE /locations/{locationId}` | 200 the deleted location | 404 |
+//! | `PUT /chargers/{id}`, `PUT /hvacs/{id}` `{locationId: uuid \| null}` | 200 device | 400, 404 |
+//!
+//! A location is a generic store resource of kind [`KIND`] whose body is the served JSON
+//! (`id, userId, name, latitude, longitude, timezoneName, createdAt`). Creating a location
+//! for a new user id creates the user for the client. A device's location is a resource of
+//! kind [`DEVICE_LOCATION_KIND`] keyed by the device id, laid over the polled snapshot when
+//! served; deleting a location clears the devices that pointed at it.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, put};
+use chrono::{DateTime, SecondsFormat, Utc};
+use oemgate_core::VendorType;
+use oemgate_store::{PageRequest, ResourceOwner, ResourceRecord, StoreError};
+use serde_json::{Map, Value, json};
+
+use crate::ApiState;
+use crate::access;
+use crate::auth::ClientId;
+use crate::body::{object, only_fields};
+use crate::devices;
+use crate::pagination::{PageQuery, Paginated, PaginationCursors};
+use crate::problem::Problem;
+
+/// The resource kind of locations.
+pub const KIND: &str = "location";
+/// The resource kind of a device's assigned location (id = device id).
+pub const DEVICE_LOCATION_KIND: &str = "device-location";
+
+const FIELDS: [&str; 4] = ["name", "latitude", "longitude", "timezoneName"];
+
+/// How often a read-modify-write is retried when another writer got in between.
+const WRITE_ATTEMPTS: usize = 5;
+
+fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn served(record: &ResourceRecord) -> Value {
+    let mut body = record.body.clone();
+    if let Value::Object(map) = &mut body {
+        // The store's created_at (the first put's) is authoritative.
+        map.insert("createdAt".into(), Value::String(timestamp(record.created_at)));
+    }
+    body
+}
+
+fn number_in(
+    body: &Map<String, Value>,
+    field: &str,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<Option<f64>, Problem> {
+    let Some(value) = body.get(field) else { return Ok(None) };
+    match value.as_f64() {
+        Some(n) if range.contains(&n) => Ok(Some(n)),
+        _ => Err(Problem::bad_request(format!(
+            "Field \"{field}\" must be a number from {} to {}, got {value}.",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+fn name_of(body: &Map<String, Value>) -> Result<Option<String>, Problem> {
+    let Some(value) = body.get("name") else { return Ok(None) };
+    match value.as_str() {
+        Some(name) if !name.trim().is_empty() && name.len() <= 200 => Ok(Some(name.to_string())),
+        _ => Err(Problem::bad_request(format!(
+            "Field \"name\" must be a non-empty string of at most 200 bytes, got {value}."
+        ))),
+    }
+}
+
+fn timezone_of(body: &Map<String, Value>) -> Result<Option<String>, Problem> {
+    let Some(value) = body.get("timezoneName") else { return Ok(None) };
+    match value.as_str().map(|s| (s, s.parse::<chrono_tz::Tz>())) {
+        Some((name, Ok(_))) => Ok(Some(name.to_string())),
+        _ => Err(Problem::bad_request(format!(
+            "Field \"timezoneName\" must be an IANA time zone name such as \"Europe/Oslo\", got {value}."
+        ))),
+    }
+}
+
+/// The validated fields of a body; `required` for creation.
+struct Fields {
+    name: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    timezone: Option<String>,
+}
+
+fn fields(body: &Bytes, required: bool) -> Result<Fields, Problem> {
+    let body = object(body)?;
+    only_fields(&body, &FIELDS)?;
+    let parsed = Fields {
+        name: name_of(&body)?,
+        latitude: number_in(&body, "latitude", -90.0..=90.0)?,
+        longitude: number_in(&body, "longitude", -180.0..=180.0)?,
+        timezone: timezone_of(&body)?,
+    };
+    if required {
+        let missing = [
+            ("name", parsed.name.is_none()),
+            ("latitude", parsed.latitude.is_none()),
+            ("longitude", parsed.longitude.is_none()),
+            ("timezoneName", parsed.timezone.is_none()),
+        ];
+        if let Some((field, _)) = missing.iter().find(|(_, absent)| *absent) {
+            return Err(Problem::bad_request(format!("Field \"{field}\" is required.")));
+        }
+    }
+    Ok(parsed)
+}
+
+async fn list(
+    state: &ApiState,
+    owner: ResourceOwner,
+    request: PageRequest,
+) -> Result<Json<Paginated<Value>>, Problem> {
+    let page = state.store.list_resources(KIND, &owner, &request).await?;
+    Ok(Json(Paginated {
+        data: page.items.iter().map(served).collect(),
+        pagination: PaginationCursors { after: page.after, before: page.before },
+    }))
+}
+
+async fn create(
+    state: &ApiState,
+    client: &ClientId,
+    user_id: &str,
+    body: &Bytes,
+) -> Result<Json<Value>, Problem> {
+    let fields = fields(body, true)?;
+    let user = access::ensure_user(state, client, user_id).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = state.clock.now();
+    let record = ResourceRecord {
+        kind: KIND.to_string(),
+        id: id.clone(),
+        user_id: user.id.clone(),
+        client_id: client.0.clone(),
+        created_at: now,
+        version: 0,
+        body: json!({
+            "id": id,
+            "userId": user.id,
+            "name": fields.name,
+            "latitude": fields.latitude,
+            "longitude": fields.longitude,
+            "timezoneName": fields.timezone,
+            "createdAt": timestamp(now),
+        }),
+    };
+    state.store.put_resource(record.clone(), 0).await?;
+    Ok(Json(served(&record)))
+}
+
+async fn get_location(
+    state: &ApiState,
+    client: &ClientId,
+    id: &str,
+) -> Result<ResourceRecord, Problem> {
+    access::resource_for_client(state, client, KIND, "location", id).await
+}
+
+async fn update(
+    state: &ApiState,
+    client: &ClientId,
+    id: &str,
+    body: &Bytes,
+) -> Result<Json<Value>, Problem> {
+    let fields = fields(body, false)?;
+    for _ in 0..WRITE_ATTEMPTS {
+        let mut record = get_location(state, client, id).await?;
+        if let Value::Object(map) = &mut record.body {
+            let changes = [
+                ("name", fields.name.clone().map(Value::from)),
+                ("latitude", fields.latitude.map(Value::from)),
+                ("longitude", fields.longitude.map(Value::from)),
+                ("timezoneName", fields.timezone.clone().map(Value::from)),
+            ];
+            for (field, value) in changes {
+                if let Some(value) = value {
+                    map.insert(field.into(), value);
+                }
+            }
+        }
+        let expected = record.version;
+        match state.store.put_resource(record.clone(), expected).await {
+            Ok(version) => {
+                record.version = version;
+                return Ok(Json(served(&record)));
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(Problem::conflict(format!("Location {id:?} kept changing; retry the request.")))
+}
+
+async fn delete(state: &ApiState, client: &ClientId, id: &str) -> Result<Json<Value>, Problem> {
+    let record = get_location(state, client, id).await?;
+    state.store.delete_resource(KIND, id).await?;
+    // Devices that pointed at it are at no known location any more.
+    let mut page =
+        PageRequest { page_size: oemgate_store::MAX_PAGE_SIZE, ..PageRequest::default() };
+    loop {
+        let assigned = state
+            .store
+            .list_resources(
+                DEVICE_LOCATION_KIND,
+                &ResourceOwner::User(record.user_id.clone()),
+                &page,
+            )
+            .await?;
+        for assignment in &assigned.items {
+            if assignment.body.get("locationId").and_then(Value::as_str) == Some(id) {
+                state.store.delete_resource(DEVICE_LOCATION_KIND, &assignment.id).await?;
+            }
+        }
+        match assigned.after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    Ok(Json(served(&record)))
+}
+
+/// Whether devices of this type can be placed at a location (chargers and HVAC units).
+pub fn has_location(device_type: VendorType) -> bool {
+    matches!(device_type, VendorType::Charger | VendorType::Hvac)
+}
+
+/// Lays a device's location assignment over its served resource.
+pub fn overlay_location(
+    device_type: VendorType,
+    assignment: &ResourceRecord,
+    resource: &mut Value,
+) {
+    let Value::Object(map) = resource else { return };
+    let location_id = assignment.body.get("locationId").cloned().unwrap_or(Value::Null);
+    let location = match device_type {
+        VendorType::Charger => json!({
+            "id": location_id,
+            "lastUpdated": assignment.body.get("lastUpdated").cloned().unwrap_or(Value::Null),
+        }),
+        _ => json!({ "id": location_id }),
+    };
+    map.insert("location".into(), location);
+}
+
+/// `PUT /chargers/{id}` and `PUT /hvacs/{id}`: assigns the device to one of its user's
+/// locations (or none with `null`) and returns the device.
+async fn set_device_location(
+    state: &ApiState,
+    client: &ClientId,
+    device_type: VendorType,
+    device_id: &str,
+    body: &Bytes,
+) -> Result<Json<Value>, Problem> {
+    let device = access::device_for_client(state, client, device_type, device_id).await?;
+    let body = object(body)?;
+    only_fields(&body, &["locationId"])?;
+    let location_id = match body.get("locationId") {
+        None => return Err(Problem::bad_request("Field \"locationId\" is required.")),
+        Some(Value::Null) => None,
+        Some(Value::String(id)) if uuid::Uuid::parse_str(id).is_ok() => Some(id.clone()),
+        Some(other) => {
+            return Err(Problem::bad_request(format!(
+                "Field \"locationId\" must be a location id (uuid) or null, got {other}."
+            )));
+        }
+    };
+    if let Some(id) = &location_id {
+        let location = state.store.get_resource(KIND, id).await?;
+        if location.is_none_or(|l| l.client_id != client.0 || l.user_id != device.device.user_id) {
+            return Err(Problem::bad_request(format!(
+                "Field \"locationId\": no location {id:?} belongs to the {}'s user.",
+                device_type.as_str()
+            )));
+        }
+    }
+    let now = state.clock.now();
+    for _ in 0..WRITE_ATTEMPTS {
+        let stored = state.store.get_resource(DEVICE_LOCATION_KIND, device_id).await?;
+        let expected = stored.as_ref().map_or(0, |s| s.version);
+        let record = ResourceRecord {
+            kind: DEVICE_LOCATION_KIND.to_string(),
+            id: device_id.to_string(),
+            user_id: device.device.user_id.clone(),
+            client_id: client.0.clone(),
+            created_at: now,
+            version: 0,
+            body: json!({ "locationId": location_id, "lastUpdated": timestamp(now) }),
+        };
+        match state.store.put_resource(record, expected).await {
+            Ok(_) => return devices::get_one(state, client, device_type, device_id).await,
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(Problem::conflict(format!("Device {device_id:?} kept changing; retry the request.")))
+}
+
+/// The location routes and the two device location setters.
+pub fn routes() -> axum::Router<ApiState> {
+    axum::Router::new()
+        .route(
+            "/locations",
+            get(
+                |State(state): State<ApiState>,
+                 client: ClientId,
+                 q: Result<Query<PageQuery>, QueryRejection>| async move {
+                    let request = devices::query(q)?.to_request()?;
+                    list(&state, ResourceOwner::Client(client.0.clone()), request).await
+                },
+            ),
+        )
+        .route(
+            "/users/{user_id}/locations",
+            get(
+                |State(state): State<ApiState>,
+                 client: ClientId,
+                 Path(user_id): Path<String>,
+                 q: Result<Query<PageQuery>, QueryRejection>| async move {
+                    let request = devices::query(q)?.to_request()?;
+                    access::user_for_client(&state, &client, &user_id).await?;
+                    list(&state, ResourceOwner::User(user_id), request).await
+                },
+            )
+            .post(
+                |State(state): State<ApiState>,
+                 client: ClientId,
+                 Path(user_id): Path<String>,
+                 body: Bytes| async move { create(&state, &client, &user_id, &body).await },
+            ),
+        )
+        .route(
+            "/locations/{location_id}",
+            get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                get_location(&state, &client, &id).await.map(|r| Json(served(&r)))
+            })
+            .put(
+                |State(state): State<ApiState>,
+                 client: ClientId,
+                 Path(id): Path<String>,
+                 body: Bytes| async move { update(&state, &client, &id, &body).await },
+            )
+            .delete(
+                |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                    delete(&state, &client, &id).await
+                },
+            ),
+        )
+        .route(
+            "/chargers/{id}",
+            put(
+                |State(state): State<ApiState>,
+                 client: ClientId,
+                 Path(id): Path<String>,
+                 body: Bytes| async move {
+                    set_device_location(&state, &client, VendorType::Charger, &id, &body).await
+                },
+            ),
+        )
+        .route(
+            "/hvacs/{id}",
+            put(
+                |State(state): State<ApiState>,
+                 client: ClientId,
+                 Path(id): Path<String>,
+                 body: Bytes| async move {
+                    set_device_location(&state, &client, VendorType::Hvac, &id, &body).await
+                },
+            ),
+        )
+}
