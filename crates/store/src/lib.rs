@@ -11,6 +11,7 @@
 //!
 //! - `traits`: the storage traits ([`DeviceStore`], [`ActionStore`], [`ScheduleStore`],
 //!   [`ClientStore`], [`AccountStore`], [`EventLog`], gathered in [`Store`]) and their records.
+//! - `link_sessions`: [`LinkSessionStore`], the single-use sessions of the link page.
 //! - `error`: [`StoreError`], what callers act on (conflict, not found, unavailable ...).
 //! - `shard`: which schedule shard a device lives in ([`shard_of`]).
 //! - [`memory`], [`redis_store`]: the backends.
@@ -23,6 +24,7 @@
 mod codec;
 pub mod conformance;
 mod error;
+mod link_sessions;
 pub mod memory;
 mod paging;
 pub mod redis_store;
@@ -32,6 +34,7 @@ mod traits;
 use std::sync::Arc;
 
 pub use error::*;
+pub use link_sessions::*;
 pub use memory::MemoryStore;
 pub use paging::MAX_PAGE_SIZE;
 pub use redis_store::{RedisConfig, RedisStore};

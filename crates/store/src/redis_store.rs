@@ -27,6 +27,7 @@
 //! - `{p}:token:<hash>` (string): token JSON, expiring at `expires_at` (`SET ... PXAT`).
 //! - `{p}:account:<id>` (hash): `version`, `body` (account JSON), `indexes`.
 //! - `{p}:idx:accounts:user:<user>` (set): account ids of a user.
+//! - `{p}:link:<token hash>` (hash): a link session (see `link_sessions`).
 //! - `{p}:events` (stream): field `event` holds the event JSON with an empty id; the stream
 //!   entry id is the event id.
 //!
@@ -39,6 +40,7 @@
 //! Multi-key writes run as Lua scripts (see `scripts`) so they are atomic. Redis 6.2 or later
 //! is required (`ZADD LT`, `SET PXAT`, exclusive `XRANGE` starts).
 
+mod link_sessions;
 mod scripts;
 
 use std::time::Duration;

@@ -317,7 +317,13 @@ pub trait EventLog: Send + Sync {
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    DeviceStore + ActionStore + ScheduleStore + ClientStore + AccountStore + EventLog
+    DeviceStore
+    + ActionStore
+    + ScheduleStore
+    + ClientStore
+    + AccountStore
+    + EventLog
+    + crate::link_sessions::LinkSessionStore
 {
     /// The backend's name ("memory", "redis") for logs and health.
     fn backend(&self) -> &'static str;
