@@ -4,4 +4,5 @@
 
 mod actions;
 mod demo;
+mod linking;
 mod support;

@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// How long in-flight requests get to finish on shutdown.
     #[serde(with = "humanize")]
     pub shutdown_grace: Duration,
+    /// The base URL users' browsers reach this server at (link pages and the vendors' OAuth
+    /// redirect URI); empty: `http://{listen}`.
+    pub public_url: String,
 }
 
 /// Which store backend.

@@ -13,16 +13,16 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use oemgate_api::ClientCredentials;
-use oemgate_core::{AccountRef, Clock, Credentials, ScaledClock, VendorAdapter};
+use oemgate_core::{Clock, ScaledClock};
 use oemgate_executor::Executor;
 use oemgate_scheduler::{Poller, PollerStats};
-use oemgate_store::{DeviceRecord, Store};
+use oemgate_store::Store;
 use tokio::task::JoinHandle;
 
 use crate::app;
 use crate::config::Config;
 use crate::shutdown::{self, ShutdownTrigger};
-use crate::sim::SimHost;
+use crate::sim::{SimAccount, SimHost};
 
 /// Knobs of a demo run.
 #[derive(Clone, Debug)]
@@ -55,12 +55,16 @@ pub struct DemoParts {
     /// Do not start the background poll and executor loops; the caller drives
     /// [`Demo::poller`] and [`Demo::executor`] itself.
     pub manual_polling: bool,
+    /// Create the simulated vendor accounts but do not link them: [`Demo::accounts`] lists
+    /// them for linking through the link page.
+    pub unlinked: bool,
 }
 
 impl std::fmt::Debug for DemoParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DemoParts")
             .field("manual_polling", &self.manual_polling)
+            .field("unlinked", &self.unlinked)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +91,8 @@ pub struct Demo {
     pub stats: Arc<PollerStats>,
     /// Devices registered.
     pub devices: usize,
+    /// The simulated vendor accounts (linked at start unless [`DemoParts::unlinked`]).
+    pub accounts: Vec<SimAccount>,
     trigger: ShutdownTrigger,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -140,7 +146,8 @@ impl Demo {
         // key), then discover its devices. One user per household.
         let mut users: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         let mut devices = 0;
-        for (n, account) in accounts.iter().enumerate() {
+        let to_link = if parts.unlinked { &[][..] } else { &accounts[..] };
+        for (n, account) in to_link.iter().enumerate() {
             let Some(adapter) = adapters.get(account.vendor) else { continue };
             let step = match (account.vendor, &account.link) {
                 // tado links by device code: the gateway starts it, the user approves it on
@@ -174,7 +181,7 @@ impl Demo {
                 .entry(account.site.to_string())
                 .or_insert_with(|| uuid::Uuid::new_v4().to_string())
                 .clone();
-            devices += link_account(
+            devices += crate::linking::link_account(
                 store.as_ref(),
                 &poller,
                 adapter.as_ref(),
@@ -213,9 +220,19 @@ impl Demo {
             &poller,
             options.seed,
         ));
+        let (listener, api_addr) = app::bind_api(options.listen).await?;
+        let link_page = crate::link_page::LinkPage::new(
+            config.clone(),
+            Arc::clone(&clock),
+            Some(sim_url.clone()),
+            Arc::clone(&store),
+            Arc::clone(&poller),
+            &app::public_url(&config, api_addr),
+        );
         let mut state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock));
         state.executor = Some(Arc::clone(&executor));
-        let (api_addr, api_task) = app::serve_api(options.listen, state, shutdown.clone()).await?;
+        state.linker = Some(link_page.clone());
+        let api_task = app::serve_api(listener, state, Some(link_page), shutdown.clone());
         let stats = poller.stats();
         let mut tasks = vec![sim_task, api_task];
         if !parts.manual_polling {
@@ -234,6 +251,7 @@ impl Demo {
             executor,
             stats,
             devices,
+            accounts,
             trigger,
             tasks,
         })
@@ -263,47 +281,6 @@ impl Demo {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
     }
-}
-
-/// Stores a linked account and registers its devices with the poller. Returns how many
-/// devices were registered.
-pub async fn link_account(
-    store: &dyn Store,
-    poller: &Poller,
-    adapter: &dyn VendorAdapter,
-    user_id: &str,
-    account_id: &str,
-    credentials: Credentials,
-    now: chrono::DateTime<Utc>,
-) -> anyhow::Result<usize> {
-    let vendor = adapter.info().name;
-    let account = AccountRef {
-        user_id: user_id.to_string(),
-        vendor: vendor.to_string(),
-        account_id: account_id.to_string(),
-        credentials,
-    };
-    store.put_account(account.clone(), 0).await.context("storing the linked account")?;
-    let found = adapter
-        .discover(&account)
-        .await
-        .with_context(|| format!("discovering {vendor} devices"))?;
-    for device in &found {
-        let record = DeviceRecord {
-            device: oemgate_core::DeviceRef {
-                id: uuid::Uuid::new_v4().to_string(),
-                user_id: user_id.to_string(),
-                device_type: device.device_type,
-                vendor_id: device.vendor_id.clone(),
-                site_id: device.site_id.clone(),
-            },
-            vendor: vendor.to_string(),
-            account_id: account_id.to_string(),
-            created_at: now,
-        };
-        poller.register(record).await.context("registering a discovered device")?;
-    }
-    Ok(found.len())
 }
 
 /// `oemgate demo`: runs until Ctrl-C or SIGTERM, printing a summary every few seconds.

@@ -1,11 +1,18 @@
-//! Turning a user's linking step (an OAuth code, a login, an API key) into vendor credentials.
+//! Turning a user's linking step (an OAuth code, a login, an API key) into vendor credentials,
+//! and a linked account into registered devices.
 //!
 //! Each vendor crate offers its own linking call; this module is the one place that knows
-//! which vendor takes which step, so the demo (and later the link page) stay vendor-agnostic.
+//! which vendor takes which step ([`method`], [`authorize_url`], [`credentials`]), so the
+//! demo and the link page stay vendor-agnostic. [`link_account`] stores the account and
+//! registers what discovery finds; both the demo and the link page end there.
 
 use std::sync::Arc;
 
-use oemgate_core::{AdapterError, Clock, Credentials, ErrorKind};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use oemgate_core::{AccountRef, AdapterError, Clock, Credentials, ErrorKind, VendorAdapter};
+use oemgate_scheduler::Poller;
+use oemgate_store::{DeviceFilter, DeviceRecord, PageRequest, Store};
 
 use crate::app;
 use crate::config::Config;
@@ -111,5 +118,138 @@ pub async fn credentials(
                 .await
         }
         _ => Err(mismatch()),
+    }
+}
+
+/// How a user proves to a vendor that the account is theirs, as the link page asks for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkMethod {
+    /// OAuth authorization code: the user signs in on the vendor's page and comes back with
+    /// a code (Tesla, Enphase, SMA).
+    AuthorizationCode,
+    /// The vendor account's login: user name (or e-mail) and password (FusionSolar, Easee,
+    /// Zaptec, Wallbox).
+    Login {
+        /// What the vendor calls the user name.
+        user_label: &'static str,
+        /// What the vendor calls the password.
+        password_label: &'static str,
+    },
+    /// An API key from the vendor's portal (SolarEdge).
+    ApiKey,
+}
+
+/// How `vendor` links on the link page; `None` for vendors the link page does not offer
+/// (ecobee's PIN, tado's device code and Nest's Google sign-in are linked by other means).
+pub fn method(vendor: &str) -> Option<LinkMethod> {
+    let login = |user_label, password_label| LinkMethod::Login { user_label, password_label };
+    match vendor {
+        "TESLA" | "ENPHASE" | "SMA" => Some(LinkMethod::AuthorizationCode),
+        // FusionSolar's Northbound interface calls the password the "system code".
+        "HUAWEI" => Some(login("Northbound user name", "System code")),
+        "EASEE" | "ZAPTEC" => Some(login("User name", "Password")),
+        "WALLBOX" => Some(login("E-mail", "Password")),
+        "SOLAREDGE" => Some(LinkMethod::ApiKey),
+        _ => None,
+    }
+}
+
+/// The vendor's authorize URL for the code grant, coming back to `redirect_uri` with
+/// `state`; `None` for vendors that do not link with an authorization code.
+pub fn authorize_url(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    sim_base: Option<&str>,
+    vendor: &str,
+    redirect_uri: &str,
+    state: &str,
+) -> Option<String> {
+    match vendor {
+        "TESLA" => Some(
+            oemgate_tesla::TeslaAdapter::new(app::tesla_config(config, sim_base), clock)
+                .authorize_url(redirect_uri, state),
+        ),
+        "ENPHASE" => Some(
+            oemgate_enphase::EnphaseAdapter::new(app::enphase_config(config, sim_base), clock)
+                .authorize_url(redirect_uri, Some(state)),
+        ),
+        "SMA" => Some(
+            oemgate_sma::SmaAdapter::new(app::sma_config(config, sim_base), clock)
+                .authorize_url(redirect_uri, state),
+        ),
+        _ => None,
+    }
+}
+
+/// Stores a linked account (replacing the credentials of `account_id` when it exists, which
+/// is what a relink does) and registers the devices discovery finds that the user does not
+/// have yet. Returns how many devices were registered.
+pub async fn link_account(
+    store: &dyn Store,
+    poller: &Poller,
+    adapter: &dyn VendorAdapter,
+    user_id: &str,
+    account_id: &str,
+    credentials: Credentials,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let vendor = adapter.info().name;
+    let account = AccountRef {
+        user_id: user_id.to_string(),
+        vendor: vendor.to_string(),
+        account_id: account_id.to_string(),
+        credentials,
+    };
+    let version = store
+        .get_account(account_id)
+        .await
+        .context("reading the linked account")?
+        .map_or(0, |stored| stored.version);
+    store.put_account(account.clone(), version).await.context("storing the linked account")?;
+    let found = adapter
+        .discover(&account)
+        .await
+        .with_context(|| format!("discovering {vendor} devices"))?;
+    let known = devices_of(store, user_id).await?;
+    let mut registered = 0;
+    for device in &found {
+        let already = known.iter().any(|k| {
+            k.vendor == vendor
+                && k.device.vendor_id == device.vendor_id
+                && k.device.device_type == device.device_type
+        });
+        if already {
+            continue;
+        }
+        let record = DeviceRecord {
+            device: oemgate_core::DeviceRef {
+                id: uuid::Uuid::new_v4().to_string(),
+                user_id: user_id.to_string(),
+                device_type: device.device_type,
+                vendor_id: device.vendor_id.clone(),
+                site_id: device.site_id.clone(),
+            },
+            vendor: vendor.to_string(),
+            account_id: account_id.to_string(),
+            created_at: now,
+        };
+        poller.register(record).await.context("registering a discovered device")?;
+        registered += 1;
+    }
+    Ok(registered)
+}
+
+/// Every device of a user, walking all pages.
+async fn devices_of(store: &dyn Store, user_id: &str) -> anyhow::Result<Vec<DeviceRecord>> {
+    let filter = DeviceFilter { user_id: Some(user_id.to_string()), device_type: None };
+    let mut request = PageRequest { after: None, before: None, page_size: 500 };
+    let mut all = Vec::new();
+    loop {
+        let page = store.list_devices(&filter, &request).await.context("listing devices")?;
+        all.extend(page.items);
+        match page.after {
+            Some(after) => request.after = Some(after),
+            None => return Ok(all),
+        }
     }
 }

@@ -702,7 +702,10 @@ pub async fn link_sessions(store: &dyn Store) {
     );
     let end = 24 * 3600;
     assert_eq!(store.get_link_session(&expiring.token_hash, at(end)).await.expect("get"), Expired);
-    assert_eq!(store.take_link_session(&expiring.token_hash, at(end)).await.expect("take"), Expired);
+    assert_eq!(
+        store.take_link_session(&expiring.token_hash, at(end)).await.expect("take"),
+        Expired
+    );
     // An expired session was not spent by the failed take.
     assert_eq!(store.get_link_session(&expiring.token_hash, at(end)).await.expect("get"), Expired);
 
@@ -717,7 +720,9 @@ pub async fn link_sessions(store: &dyn Store) {
 }
 
 /// Polls all futures concurrently on the current task (no extra dependency for `join_all`).
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {

@@ -30,9 +30,9 @@ impl LinkSessionStore for MemoryStore {
         // Drop sessions past their grace so the map does not grow forever; "now" is taken
         // from the new session, which is as good as any caller's clock here.
         let cutoff = session.created_at;
-        inner.link_sessions.retain(|_, s| {
-            s.session.expires_at + crate::link_sessions::grace() > cutoff
-        });
+        inner
+            .link_sessions
+            .retain(|_, s| s.session.expires_at + crate::link_sessions::grace() > cutoff);
         inner.link_sessions.insert(session.token_hash.clone(), Stored { session, used_at: None });
         Ok(())
     }

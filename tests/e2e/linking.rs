@@ -1,0 +1,399 @@
+//! Linking end to end: `POST /users/{userId}/link`, then the link page driven like a browser
+//! (following redirects by hand, signing in on the simulated vendor's authorize page or
+//! posting the login / API key form), landing on the app's `redirectUri`, and the user's
+//! devices served by the API after a poller tick. Plus the failure paths: bad fields, spent
+//! and expired links, cancel, a vendor refusing the login or the user denying access.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use oemgate::demo::Demo;
+use oemgate::sim::{LinkStep, SimAccount};
+use oemgate_core::ManualClock;
+use oemgate_sim::DeviceKind;
+use reqwest::redirect::Policy;
+use reqwest::{StatusCode, Url};
+use serde_json::{Value, json};
+
+use crate::support::{token, unlinked_demo};
+
+const APP: &str = "https://app.example/linked";
+
+/// A client that does not follow redirects, so each hop can be checked.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+fn location(response: &reqwest::Response) -> Url {
+    let raw = response.headers()[reqwest::header::LOCATION].to_str().unwrap();
+    response.url().join(raw).unwrap()
+}
+
+async fn link(
+    http: &reqwest::Client,
+    demo: &Demo,
+    bearer: &str,
+    user: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = http
+        .post(format!("{}/users/{user}/link", demo.api_url))
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn body_for(vendor: &str, scopes: &[&str]) -> Value {
+    json!({ "vendor": vendor, "scopes": scopes, "language": "en-US", "redirectUri": APP })
+}
+
+fn scopes_of(vendor: &str) -> &'static [&'static str] {
+    match vendor {
+        "TESLA" => &["vehicle:read:data", "vehicle:control:charging", "battery:read:data"],
+        _ => &["inverter:read:data", "battery:read:data", "meter:read:data"],
+    }
+}
+
+fn first_account<'a>(demo: &'a Demo, vendor: &str) -> &'a SimAccount {
+    demo.accounts
+        .iter()
+        .find(|a| a.vendor == vendor)
+        .unwrap_or_else(|| panic!("the fleet has no {vendor} account"))
+}
+
+/// Opens the link and walks to the vendor's own step: returns the vendor page's URL.
+async fn open_vendor_page(b: &reqwest::Client, link_url: &str, vendor: &str) -> Url {
+    let response = b.get(link_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "a chosen vendor skips brand selection");
+    let page = location(&response);
+    assert!(page.path().ends_with(&format!("/{vendor}")), "{page}");
+    let response = b.get(page.clone()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<form"), "{html}");
+    page
+}
+
+/// Plays the user through the vendor's flow for `account`; returns where the flow ended.
+async fn walk(b: &reqwest::Client, link_url: &str, account: &SimAccount) -> Url {
+    let page = open_vendor_page(b, link_url, account.vendor).await;
+    let form: Vec<(&str, String)> = match &account.link {
+        LinkStep::AuthorizationCode { .. } => {
+            // OAuth: continue to the vendor's sign-in page, sign in there, come back.
+            let response = b.post(page).form(&[("action", "continue")]).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            let authorize = location(&response);
+            let sign_in = b.get(authorize.clone()).send().await.unwrap();
+            assert_eq!(sign_in.status(), StatusCode::OK, "{authorize}");
+            assert!(sign_in.text().await.unwrap().contains("login_hint"));
+            let mut signed_in = authorize.clone();
+            let login = account.login.as_deref().expect("OAuth accounts have a login");
+            signed_in.query_pairs_mut().append_pair("login_hint", login);
+            let response = b.get(signed_in).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::FOUND, "{authorize}");
+            let callback = location(&response);
+            assert!(callback.path().ends_with("/link/callback"), "{callback}");
+            let response = b.get(callback).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            return location(&response);
+        }
+        LinkStep::Login { user_name, password } => vec![
+            ("action", "continue".into()),
+            ("user_name", user_name.clone()),
+            ("password", password.clone()),
+        ],
+        LinkStep::ApiKey(key) => vec![("action", "continue".into()), ("api_key", key.clone())],
+        other => panic!("not linkable on the page: {other:?}"),
+    };
+    let response = b.post(page).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    location(&response)
+}
+
+fn query(url: &Url) -> BTreeMap<String, String> {
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+async fn poll_a_while(demo: &Demo, clock: &ManualClock) {
+    for _ in 0..12 {
+        clock.advance(Duration::from_secs(10));
+        demo.poller.tick().await.unwrap();
+    }
+}
+
+async fn user_devices(
+    http: &reqwest::Client,
+    demo: &Demo,
+    bearer: &str,
+    user: &str,
+    plural: &str,
+) -> Vec<Value> {
+    let response = http
+        .get(format!("{}/users/{user}/{plural}?pageSize=1000", demo.api_url))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["data"].as_array().unwrap().clone()
+}
+
+const COLLECTIONS: [(&str, DeviceKind); 6] = [
+    ("vehicles", DeviceKind::Vehicle),
+    ("batteries", DeviceKind::Battery),
+    ("meters", DeviceKind::Meter),
+    ("inverters", DeviceKind::Inverter),
+    ("chargers", DeviceKind::Charger),
+    ("hvacs", DeviceKind::Hvac),
+];
+
+#[tokio::test]
+async fn each_vendor_links_through_the_link_page_and_its_devices_are_served() {
+    let (demo, clock) = unlinked_demo(12, None).await;
+    assert_eq!(demo.devices, 0, "nothing is linked before the users link");
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let b = browser();
+    for vendor in ["TESLA", "ENPHASE", "HUAWEI", "SOLAREDGE", "SMA"] {
+        let account = first_account(&demo, vendor);
+        let user = format!("user-{}", vendor.to_lowercase());
+        let (status, created) =
+            link(&http, &demo, &bearer, &user, body_for(vendor, scopes_of(vendor))).await;
+        assert_eq!(status, StatusCode::OK, "{vendor}: {created}");
+        let link_url = created["linkUrl"].as_str().unwrap();
+        assert!(link_url.starts_with(&demo.api_url), "{link_url}");
+        assert!(link_url.ends_with(created["linkToken"].as_str().unwrap()));
+
+        let landed = walk(&b, link_url, account).await;
+        assert_eq!(
+            format!("{}://{}{}", landed.scheme(), landed.host_str().unwrap(), landed.path()),
+            APP,
+            "{vendor}"
+        );
+        assert!(query(&landed).is_empty(), "{vendor} ended without error: {landed}");
+
+        poll_a_while(&demo, &clock).await;
+        let mut total = 0;
+        for (plural, kind) in COLLECTIONS {
+            let served = user_devices(&http, &demo, &bearer, &user, plural).await;
+            let expected = account
+                .devices
+                .iter()
+                .filter(|d| demo.sim.world.device_info(d).is_some_and(|i| i.kind == kind))
+                .count();
+            assert_eq!(served.len(), expected, "{vendor} {plural}");
+            for device in &served {
+                assert_eq!(device["userId"], user.as_str());
+                assert_eq!(device["vendor"], vendor);
+            }
+            total += served.len();
+        }
+        assert!(total > 0, "{vendor}: the account's devices are served");
+
+        // The link was spent by the flow.
+        let again = b.get(link_url).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::GONE, "{vendor}");
+        assert!(again.text().await.unwrap().contains("already been used"));
+    }
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn brand_selection_lists_the_vendors_for_the_scopes() {
+    let (demo, _clock) = unlinked_demo(4, None).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let body = json!({"scopes": ["inverter:read:data"], "language": "de-DE", "redirectUri": APP});
+    let (status, created) = link(&http, &demo, &bearer, "u1", body).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let response = browser().get(created["linkUrl"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("lang=\"de-DE\""));
+    for offered in ["/ENPHASE\"", "/HUAWEI\"", "/SOLAREDGE\"", "/SMA\""] {
+        assert!(html.contains(offered), "{offered} in {html}");
+    }
+    assert!(!html.contains("/TESLA\""), "Tesla has no inverters: {html}");
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn link_requests_are_validated_against_the_gateways_vendors() {
+    let (demo, _clock) = unlinked_demo(2, None).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    for (body, field) in [
+        // Nest is a vendor of the gateway but not linkable on the link page.
+        (body_for("NEST", &["hvac:read:data"]), "vendor"),
+        (body_for("VOLKSWAGEN", &["vehicle:read:data"]), "vendor"),
+        (body_for("TESLA", &["vehicle:read:everything"]), "scopes"),
+        (
+            json!({"vendor": "TESLA", "scopes": ["vehicle:read:data"], "language": "tlh",
+                "redirectUri": APP}),
+            "language",
+        ),
+        (
+            json!({"vendor": "TESLA", "scopes": ["vehicle:read:data"], "language": "en-US",
+                "redirectUri": "linked"}),
+            "redirectUri",
+        ),
+    ] {
+        let (status, problem) = link(&http, &demo, &bearer, "u1", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(&format!("\"{field}\"")), "{problem}");
+    }
+    let response = http
+        .post(format!("{}/users/u1/link", demo.api_url))
+        .json(&body_for("TESLA", &["vehicle:read:data"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn links_expire_after_24_hours_and_unknown_ones_are_404() {
+    let (demo, clock) = unlinked_demo(2, None).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let (_, created) =
+        link(&http, &demo, &bearer, "u1", body_for("SOLAREDGE", scopes_of("SOLAREDGE"))).await;
+    let link_url = created["linkUrl"].as_str().unwrap();
+    let b = browser();
+    clock.advance(Duration::from_secs(24 * 3600 - 1));
+    assert_eq!(b.get(link_url).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    clock.advance(Duration::from_secs(1));
+    let response = b.get(link_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::GONE);
+    assert!(response.text().await.unwrap().contains("expired"));
+    let page = format!("{link_url}/SOLAREDGE");
+    let response =
+        b.post(&page).form(&[("action", "continue"), ("api_key", "x")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::GONE);
+
+    let unknown = format!("{}/link/not-a-token", demo.api_url);
+    assert_eq!(b.get(&unknown).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_and_cancels_redirect_with_error_and_spend_the_link() {
+    let (demo, clock) = unlinked_demo(12, None).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let b = browser();
+
+    // FusionSolar rejects a wrong system code.
+    let huawei = first_account(&demo, "HUAWEI");
+    let LinkStep::Login { user_name, .. } = &huawei.link else { panic!("login") };
+    let (_, created) =
+        link(&http, &demo, &bearer, "u-refused", body_for("HUAWEI", scopes_of("HUAWEI"))).await;
+    let link_url = created["linkUrl"].as_str().unwrap();
+    let page = open_vendor_page(&b, link_url, "HUAWEI").await;
+    // A missing field is asked again without spending the link.
+    let response = b
+        .post(page.clone())
+        .form(&[("action", "continue"), ("user_name", user_name.as_str()), ("password", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let form = [
+        ("action", "continue"),
+        ("user_name", user_name.as_str()),
+        ("password", "not-the-system-code"),
+    ];
+    let response = b.post(page.clone()).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let landed = location(&response);
+    assert!(landed.as_str().starts_with(APP), "{landed}");
+    let q = query(&landed);
+    assert_eq!(q["error"], "invalid_credentials", "{landed}");
+    assert!(!q["error_message"].is_empty());
+    assert!(!landed.as_str().contains("not-the-system-code"));
+    assert_eq!(b.get(link_url).send().await.unwrap().status(), StatusCode::GONE);
+    poll_a_while(&demo, &clock).await;
+    assert!(user_devices(&http, &demo, &bearer, "u-refused", "inverters").await.is_empty());
+
+    // The user cancels on the vendor step.
+    let (_, created) =
+        link(&http, &demo, &bearer, "u-cancel", body_for("SOLAREDGE", scopes_of("SOLAREDGE")))
+            .await;
+    let link_url = created["linkUrl"].as_str().unwrap();
+    let page = open_vendor_page(&b, link_url, "SOLAREDGE").await;
+    let response = b.post(page).form(&[("action", "cancel")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(query(&location(&response))["error"], "user_cancelled");
+    assert_eq!(b.get(link_url).send().await.unwrap().status(), StatusCode::GONE);
+
+    // The user denies access on Tesla's sign-in page.
+    let (_, created) =
+        link(&http, &demo, &bearer, "u-deny", body_for("TESLA", scopes_of("TESLA"))).await;
+    let link_url = created["linkUrl"].as_str().unwrap();
+    let page = open_vendor_page(&b, link_url, "TESLA").await;
+    let response = b.post(page).form(&[("action", "continue")]).send().await.unwrap();
+    let mut authorize = location(&response);
+    authorize.query_pairs_mut().append_pair("decision", "deny");
+    let response = b.get(authorize).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let response = b.get(location(&response)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let landed = location(&response);
+    assert_eq!(query(&landed)["error"], "access_denied", "{landed}");
+    // The vendor's redirect cannot be replayed into the spent link.
+    assert_eq!(b.get(link_url).send().await.unwrap().status(), StatusCode::GONE);
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn relink_replaces_the_credentials_of_the_assets_account_without_duplicates() {
+    let (demo, clock) = unlinked_demo(12, None).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let b = browser();
+    let account = first_account(&demo, "SOLAREDGE");
+    let (_, created) =
+        link(&http, &demo, &bearer, "u-re", body_for("SOLAREDGE", scopes_of("SOLAREDGE"))).await;
+    walk(&b, created["linkUrl"].as_str().unwrap(), account).await;
+    poll_a_while(&demo, &clock).await;
+    let before = user_devices(&http, &demo, &bearer, "u-re", "inverters").await;
+    assert!(!before.is_empty());
+    let asset = before[0]["id"].as_str().unwrap();
+
+    let response = http
+        .post(format!("{}/assets/{asset}/relink", demo.api_url))
+        .bearer_auth(&bearer)
+        .json(&json!({"language": "en-US", "redirectUri": APP}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let created: Value = response.json().await.unwrap();
+    let landed = walk(&b, created["linkUrl"].as_str().unwrap(), account).await;
+    assert!(query(&landed).is_empty(), "{landed}");
+    poll_a_while(&demo, &clock).await;
+    let after = user_devices(&http, &demo, &bearer, "u-re", "inverters").await;
+    let ids = |list: &[Value]| {
+        let mut ids: Vec<String> = list.iter().map(|d| d["id"].to_string()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&after), ids(&before), "the same devices, none added twice");
+
+    let response = http
+        .post(format!("{}/assets/unknown/relink", demo.api_url))
+        .bearer_auth(&bearer)
+        .json(&json!({"language": "en-US", "redirectUri": APP}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    demo.stop().await;
+}
