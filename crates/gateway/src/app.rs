@@ -24,12 +24,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match config.store.backend {
         Backend::Memory => Arc::new(oemgate_store::MemoryStore::new()),
         Backend::Redis => {
-            let redis = oemgate_store::RedisStore::connect(oemgate_store::RedisConfig::new(
-                &config.store.redis_url,
-                &config.store.key_prefix,
-            ))
-            .await
-            .with_context(|| format!("store.redis_url {}", config.store.redis_url))?;
+            let mut redis_config =
+                oemgate_store::RedisConfig::new(&config.store.redis_url, &config.store.key_prefix);
+            if let Some(key) = config.store.credential_key()? {
+                redis_config = redis_config.with_credential_key(key);
+            }
+            let redis = oemgate_store::RedisStore::connect(redis_config)
+                .await
+                .with_context(|| format!("store.redis_url {}", config.store.redis_url))?;
             Arc::new(redis)
         }
     };

@@ -19,6 +19,8 @@
 //! - `paging` and `codec` (private): the list order, cursors and encodings both backends
 //!   share, so they page and round-trip identically.
 //!
+//! - [`sealing`]: account credentials encrypted at rest under a [`CredentialKey`].
+//!
 //! [`connect`] picks the backend from configuration.
 
 mod codec;
@@ -28,6 +30,7 @@ mod link_sessions;
 pub mod memory;
 mod paging;
 pub mod redis_store;
+pub mod sealing;
 mod shard;
 mod traits;
 
@@ -38,6 +41,7 @@ pub use link_sessions::*;
 pub use memory::MemoryStore;
 pub use paging::MAX_PAGE_SIZE;
 pub use redis_store::{RedisConfig, RedisStore};
+pub use sealing::CredentialKey;
 pub use shard::{SCHEDULE_SHARDS, all_shards, shard_of};
 pub use traits::*;
 
