@@ -15,7 +15,7 @@ use reqwest::redirect::Policy;
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 
-use crate::support::{token, unlinked_demo};
+use crate::support::{token, unlinked_demo, unlinked_demo_at};
 
 const APP: &str = "https://app.example/linked";
 
@@ -396,4 +396,63 @@ async fn relink_replaces_the_credentials_of_the_assets_account_without_duplicate
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     demo.stop().await;
+}
+
+/// Deletes every key under a test prefix (best effort).
+async fn drop_prefix(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{{prefix}}}:*"))
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(&keys).query_async(conn).await;
+    }
+}
+
+#[tokio::test]
+async fn linked_credentials_are_sealed_in_redis() {
+    use oemgate_store::{CredentialKey, RedisConfig, RedisStore, Store};
+    use std::sync::Arc;
+
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("oemgate-e2e-{}", uuid::Uuid::new_v4().simple());
+    let redis_config =
+        RedisConfig::new(&url, &prefix).with_credential_key(CredentialKey::generate());
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(redis_config).await.unwrap());
+    let (demo, clock) = unlinked_demo_at(12, Some(store.clone()), chrono::Utc::now()).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let b = browser();
+    for vendor in ["TESLA", "SOLAREDGE"] {
+        let user = format!("sealed-{}", vendor.to_lowercase());
+        let (_, created) =
+            link(&http, &demo, &bearer, &user, body_for(vendor, scopes_of(vendor))).await;
+        let landed =
+            walk(&b, created["linkUrl"].as_str().unwrap(), first_account(&demo, vendor)).await;
+        assert!(query(&landed).is_empty(), "{vendor}: {landed}");
+    }
+    poll_a_while(&demo, &clock).await;
+    assert!(!user_devices(&http, &demo, &bearer, "sealed-tesla", "vehicles").await.is_empty());
+
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for user in ["sealed-tesla", "sealed-solaredge"] {
+        let accounts = store.accounts_of_user(user).await.unwrap();
+        assert_eq!(accounts.len(), 1, "{user}");
+        let account = &accounts[0].account;
+        let secret = account.credentials.access_token.clone();
+        assert!(secret.len() >= 8, "{user}: a real token or API key");
+        let key = format!("{{{prefix}}}:account:{}", account.account_id);
+        let fields: Vec<Vec<u8>> =
+            redis::cmd("HVALS").arg(&key).query_async(&mut conn).await.unwrap();
+        let stored = String::from_utf8_lossy(&fields.concat()).into_owned();
+        assert!(stored.contains(&account.account_id), "{key} is the account record: {stored}");
+        assert!(!stored.contains(&secret), "{user}: token stored in the clear: {stored}");
+        if let Some(refresh) = &account.credentials.refresh_token {
+            assert!(!stored.contains(refresh.as_str()), "{user}: refresh token in the clear");
+        }
+    }
+    demo.stop().await;
+    drop_prefix(&mut conn, &prefix).await;
 }

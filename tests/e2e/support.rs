@@ -41,7 +41,17 @@ pub async fn unlinked_demo(
     fleet: usize,
     store: Option<Arc<dyn Store>>,
 ) -> (Demo, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new("2026-06-01T07:00:00Z".parse().unwrap()));
+    unlinked_demo_at(fleet, store, "2026-06-01T07:00:00Z".parse().unwrap()).await
+}
+
+/// Like [`unlinked_demo`] with the manual clock starting at `start`. Redis expires access
+/// tokens by its own wall clock, so a demo on Redis starts at the real time.
+pub async fn unlinked_demo_at(
+    fleet: usize,
+    store: Option<Arc<dyn Store>>,
+    start: chrono::DateTime<chrono::Utc>,
+) -> (Demo, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start));
     let options = DemoOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         sim_listen: "127.0.0.1:0".parse().unwrap(),
