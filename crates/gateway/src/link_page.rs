@@ -190,7 +190,7 @@ async fn open(page: &LinkPage, token: &str, take: bool) -> Result<LinkSession, R
         page.store.get_link_session(&hash, now).await
     };
     match found {
-        Ok(LinkSessionLookup::Open(session)) => Ok(session),
+        Ok(LinkSessionLookup::Open(session)) => Ok(*session),
         Ok(LinkSessionLookup::Used) => Err(error_page(
             StatusCode::GONE,
             "This link has already been used. Ask the app you came from for a new one.",

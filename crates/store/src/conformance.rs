@@ -682,12 +682,12 @@ pub async fn link_sessions(store: &dyn Store) {
     for _ in 0..2 {
         assert_eq!(
             store.get_link_session(&session.token_hash, at(10)).await.expect("get"),
-            Open(session.clone())
+            Open(Box::new(session.clone()))
         );
     }
     assert_eq!(
         store.take_link_session(&session.token_hash, at(20)).await.expect("take"),
-        Open(session.clone())
+        Open(Box::new(session.clone()))
     );
     assert_eq!(store.take_link_session(&session.token_hash, at(21)).await.expect("take"), Used);
     assert_eq!(store.get_link_session(&session.token_hash, at(21)).await.expect("get"), Used);
@@ -698,7 +698,7 @@ pub async fn link_sessions(store: &dyn Store) {
     let last = 24 * 3600 - 1;
     assert_eq!(
         store.get_link_session(&expiring.token_hash, at(last)).await.expect("get"),
-        Open(expiring.clone())
+        Open(Box::new(expiring.clone()))
     );
     let end = 24 * 3600;
     assert_eq!(store.get_link_session(&expiring.token_hash, at(end)).await.expect("get"), Expired);

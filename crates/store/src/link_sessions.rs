@@ -56,7 +56,7 @@ pub struct LinkSession {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkSessionLookup {
     /// The session is usable (for a take: it is now spent, and this caller owns it).
-    Open(LinkSession),
+    Open(Box<LinkSession>),
     /// It was already taken.
     Used,
     /// It expired before being taken.

@@ -19,7 +19,7 @@ fn lookup(stored: Option<&Stored>, now: DateTime<Utc>) -> LinkSessionLookup {
         None => LinkSessionLookup::NotFound,
         Some(s) if s.used_at.is_some() => LinkSessionLookup::Used,
         Some(s) if now >= s.session.expires_at => LinkSessionLookup::Expired,
-        Some(s) => LinkSessionLookup::Open(s.session.clone()),
+        Some(s) => LinkSessionLookup::Open(Box::new(s.session.clone())),
     }
 }
 

@@ -86,7 +86,7 @@ impl LinkSessionStore for RedisStore {
         if now >= session.expires_at {
             return Ok(LinkSessionLookup::Expired);
         }
-        Ok(LinkSessionLookup::Open(session))
+        Ok(LinkSessionLookup::Open(Box::new(session)))
     }
 
     async fn take_link_session(
@@ -102,7 +102,7 @@ impl LinkSessionStore for RedisStore {
             0 => Ok(LinkSessionLookup::NotFound),
             1 => Ok(LinkSessionLookup::Used),
             2 => Ok(LinkSessionLookup::Expired),
-            3 => Ok(LinkSessionLookup::Open(decode(&key, &body)?)),
+            3 => Ok(LinkSessionLookup::Open(Box::new(decode(&key, &body)?))),
             other => Err(StoreError::corrupt(&key, format!("take returned status {other}"))),
         }
     }
