@@ -54,6 +54,7 @@ fn body_for(vendor: &str, scopes: &[&str]) -> Value {
 fn scopes_of(vendor: &str) -> &'static [&'static str] {
     match vendor {
         "TESLA" => &["vehicle:read:data", "vehicle:control:charging", "battery:read:data"],
+        "NEST" => &["hvac:read:data", "hvac:control:mode"],
         _ => &["inverter:read:data", "battery:read:data", "meter:read:data"],
     }
 }
@@ -160,7 +161,7 @@ async fn each_vendor_links_through_the_link_page_and_its_devices_are_served() {
     let http = reqwest::Client::new();
     let bearer = token(&http, &demo).await;
     let b = browser();
-    for vendor in ["TESLA", "ENPHASE", "HUAWEI", "SOLAREDGE", "SMA"] {
+    for vendor in ["TESLA", "ENPHASE", "HUAWEI", "SOLAREDGE", "SMA", "NEST"] {
         let account = first_account(&demo, vendor);
         let user = format!("user-{}", vendor.to_lowercase());
         let (status, created) =
@@ -229,8 +230,8 @@ async fn link_requests_are_validated_against_the_gateways_vendors() {
     let http = reqwest::Client::new();
     let bearer = token(&http, &demo).await;
     for (body, field) in [
-        // Nest is a vendor of the gateway but not linkable on the link page.
-        (body_for("NEST", &["hvac:read:data"]), "vendor"),
+        // ecobee is a vendor of the gateway but not linkable on the link page.
+        (body_for("ECOBEE", &["hvac:read:data"]), "vendor"),
         (body_for("VOLKSWAGEN", &["vehicle:read:data"]), "vendor"),
         (body_for("TESLA", &["vehicle:read:everything"]), "scopes"),
         (

@@ -7,7 +7,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /link/{token}` | brand selection, or straight on to the vendor when the session names one |
-//! | `GET /link/{token}/{vendor}` | the vendor's step: consent for OAuth vendors, a login form, an API key form |
+//! | `GET /link/{token}/{vendor}` | the vendor's step: consent for OAuth vendors (Tesla, Enphase, SMA, Google Nest), a login form (FusionSolar, Easee, Zaptec, Wallbox), an API key form (SolarEdge) |
 //! | `POST /link/{token}/{vendor}` | `action=continue`: OAuth vendors are redirected to the vendor's authorize page, logins and API keys are checked with the vendor; `action=cancel` ends the flow |
 //! | `POST /link/{token}/cancel` | ends the flow from brand selection |
 //! | `GET /link/callback` | the OAuth redirect URI: `code` and `state` (`{VENDOR}.{token}`), or the vendor's `error` |

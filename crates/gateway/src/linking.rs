@@ -125,7 +125,7 @@ pub async fn credentials(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkMethod {
     /// OAuth authorization code: the user signs in on the vendor's page and comes back with
-    /// a code (Tesla, Enphase, SMA).
+    /// a code (Tesla, Enphase, SMA, Google Nest).
     AuthorizationCode,
     /// The vendor account's login: user name (or e-mail) and password (FusionSolar, Easee,
     /// Zaptec, Wallbox).
@@ -140,11 +140,11 @@ pub enum LinkMethod {
 }
 
 /// How `vendor` links on the link page; `None` for vendors the link page does not offer
-/// (ecobee's PIN, tado's device code and Nest's Google sign-in are linked by other means).
+/// (ecobee's PIN and tado's device code are linked by other means).
 pub fn method(vendor: &str) -> Option<LinkMethod> {
     let login = |user_label, password_label| LinkMethod::Login { user_label, password_label };
     match vendor {
-        "TESLA" | "ENPHASE" | "SMA" => Some(LinkMethod::AuthorizationCode),
+        "TESLA" | "ENPHASE" | "SMA" | "NEST" => Some(LinkMethod::AuthorizationCode),
         // FusionSolar's Northbound interface calls the password the "system code".
         "HUAWEI" => Some(login("Northbound user name", "System code")),
         "EASEE" | "ZAPTEC" => Some(login("User name", "Password")),
@@ -176,6 +176,10 @@ pub fn authorize_url(
         "SMA" => Some(
             oemgate_sma::SmaAdapter::new(app::sma_config(config, sim_base), clock)
                 .authorize_url(redirect_uri, state),
+        ),
+        "NEST" => Some(
+            oemgate_nest::NestAdapter::new(app::nest_config(config, sim_base), clock)
+                .authorize_url(redirect_uri, Some(state)),
         ),
         _ => None,
     }

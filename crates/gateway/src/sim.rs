@@ -90,7 +90,7 @@ pub struct SimAccount {
     pub devices: Vec<DeviceId>,
     /// What linking it takes.
     pub link: LinkStep,
-    /// For OAuth vendors with a simulated sign-in page (Tesla, Enphase, SMA): the e-mail the
+    /// For OAuth vendors with a simulated sign-in page (Tesla, Enphase, SMA, Nest): the e-mail the
     /// owner signs in with there (`login_hint`), for linking through the link page.
     pub login: Option<String>,
 }
@@ -356,6 +356,7 @@ impl SimHost {
                     }
                     "nest" => {
                         let link = self.nest.create_account(sites);
+                        login = Some(link.user.clone());
                         (
                             "NEST",
                             LinkStep::AuthorizationCode {
