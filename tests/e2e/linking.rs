@@ -457,3 +457,27 @@ async fn linked_credentials_are_sealed_in_redis() {
     demo.stop().await;
     drop_prefix(&mut conn, &prefix).await;
 }
+
+#[tokio::test]
+async fn link_urls_use_the_configured_public_url() {
+    let mut config = oemgate::config::Config::defaults().unwrap();
+    config.server.public_url = "https://gateway.example/oemgate/".into();
+    let (demo, _clock) = crate::support::demo_with(config, 1, None).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let (status, created) =
+        link(&http, &demo, &bearer, "u1", body_for("SOLAREDGE", scopes_of("SOLAREDGE"))).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let token = created["linkToken"].as_str().unwrap();
+    assert_eq!(created["linkUrl"], format!("https://gateway.example/oemgate/link/{token}"));
+    // The page itself answers on this server, its links under the public URL.
+    let page = format!("{}/link/{token}/SOLAREDGE", demo.api_url);
+    let html = browser().get(&page).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(&format!(
+            "action=\"https://gateway.example/oemgate/link/{token}/SOLAREDGE\""
+        )),
+        "{html}"
+    );
+    demo.stop().await;
+}

@@ -29,7 +29,8 @@
 //! browser shows them). Until it ends, the session can be reopened as often as needed (a
 //! reload, a wrong password is shown again with 400 without spending it).
 //!
-//! The page is English only; `language` is passed on as the document language. The
+//! Links and form actions are absolute, under `server.public_url`, so the page also works
+//! behind a proxy that serves it under a path prefix. The page is English only; `language` is passed on as the document language. The
 //! `state` carries the link token, so whoever completes the vendor's sign-in with it links
 //! into that session's user; the token is as secret as the link itself.
 
@@ -246,13 +247,14 @@ async fn start(State(page): State<Arc<LinkPage>>, Path(token): Path<String>) -> 
     };
     let choices = page.choices(&session);
     if let (Some(vendor), [_]) = (&session.vendor, choices.as_slice()) {
-        return see_other(&format!("/link/{token}/{vendor}"));
+        return see_other(&format!("{}/link/{token}/{vendor}", page.public_url));
     }
     let items: String = choices
         .iter()
         .map(|v| {
             format!(
-                "<li><a href=\"/link/{}/{}\">{}</a></li>",
+                "<li><a href=\"{}/link/{}/{}\">{}</a></li>",
+                escape(&page.public_url),
                 escape(&token),
                 escape(&v.vendor),
                 escape(&display_name(&page, &v.vendor))
@@ -261,7 +263,8 @@ async fn start(State(page): State<Arc<LinkPage>>, Path(token): Path<String>) -> 
         .collect();
     let body = format!(
         "<p>Choose the brand of your device.</p><ul>{items}</ul>\
-         <form method=\"post\" action=\"/link/{}/cancel\"><button>Cancel</button></form>",
+         <form method=\"post\" action=\"{}/link/{}/cancel\"><button>Cancel</button></form>",
+        escape(&page.public_url),
         escape(&token)
     );
     page_for(&session, StatusCode::OK, "Link your device", &body)
@@ -304,9 +307,10 @@ fn vendor_form(
         message.map(|m| format!("<p class=\"error\">{}</p>", escape(m))).unwrap_or_default();
     let body = format!(
         "{message}<p>The app asks for access to:</p><ul>{scopes}</ul>\
-         <form method=\"post\" action=\"/link/{}/{}\">{fields}\
+         <form method=\"post\" action=\"{}/link/{}/{}\">{fields}\
          <button name=\"action\" value=\"continue\">Continue</button>\
          <button name=\"action\" value=\"cancel\" formnovalidate>Cancel</button></form>",
+        escape(&page.public_url),
         escape(token),
         escape(vendor)
     );
