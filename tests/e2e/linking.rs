@@ -54,7 +54,7 @@ fn body_for(vendor: &str, scopes: &[&str]) -> Value {
 fn scopes_of(vendor: &str) -> &'static [&'static str] {
     match vendor {
         "TESLA" => &["vehicle:read:data", "vehicle:control:charging", "battery:read:data"],
-        "NEST" => &["hvac:read:data", "hvac:control:mode"],
+        "NEST" | "ECOBEE" | "TADO" => &["hvac:read:data", "hvac:control:mode"],
         _ => &["inverter:read:data", "battery:read:data", "meter:read:data"],
     }
 }
@@ -226,11 +226,13 @@ async fn brand_selection_lists_the_vendors_for_the_scopes() {
 
 #[tokio::test]
 async fn link_requests_are_validated_against_the_gateways_vendors() {
-    let (demo, _clock) = unlinked_demo(2, None).await;
+    let mut config = oemgate::config::Config::defaults().unwrap();
+    config.vendors.ecobee.enabled = false;
+    let (demo, _clock) = crate::support::demo_with(config, 2, None).await;
     let http = reqwest::Client::new();
     let bearer = token(&http, &demo).await;
     for (body, field) in [
-        // ecobee is a vendor of the gateway but not linkable on the link page.
+        // ecobee is a known vendor, but disabled on this gateway.
         (body_for("ECOBEE", &["hvac:read:data"]), "vendor"),
         (body_for("VOLKSWAGEN", &["vehicle:read:data"]), "vendor"),
         (body_for("TESLA", &["vehicle:read:everything"]), "scopes"),
@@ -479,5 +481,78 @@ async fn link_urls_use_the_configured_public_url() {
         )),
         "{html}"
     );
+    demo.stop().await;
+}
+
+/// The value of the hidden form field `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn ecobee_pins_and_tado_device_codes_link_once_the_user_confirms() {
+    let (demo, clock) = unlinked_demo(12, None).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let b = browser();
+    for vendor in ["ECOBEE", "TADO"] {
+        let account = first_account(&demo, vendor);
+        let user = format!("user-{}", vendor.to_lowercase());
+        let (status, created) =
+            link(&http, &demo, &bearer, &user, body_for(vendor, scopes_of(vendor))).await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        let link_url = created["linkUrl"].as_str().unwrap();
+        let page = open_vendor_page(&b, link_url, vendor).await;
+        // open_vendor_page fetched it once; fetch again to read the code it shows.
+        let html = b.get(page.clone()).send().await.unwrap().text().await.unwrap();
+        let form = |html: &str| {
+            vec![
+                ("action", "continue".to_string()),
+                ("pending", hidden(html, "pending")),
+                ("user_code", hidden(html, "user_code")),
+                ("verification_url", hidden(html, "verification_url")),
+            ]
+        };
+        let user_code = hidden(&html, "user_code");
+        assert!(html.contains(&user_code) && !user_code.is_empty());
+
+        // Not confirmed yet: the same code is shown again and the link stays usable.
+        let response = b.post(page.clone()).form(&form(&html)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{vendor}");
+        let again = response.text().await.unwrap();
+        assert!(again.contains("not confirmed the code yet"), "{again}");
+        assert_eq!(hidden(&again, "user_code"), user_code);
+        assert_eq!(b.get(link_url).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+
+        // The user confirms at the vendor (the simulator plays the vendor's page).
+        let confirmed = match (&account.link, vendor) {
+            (_, "ECOBEE") => {
+                demo.sim.ecobee.authorize_pin(account.login.as_deref().unwrap(), &user_code)
+            }
+            (LinkStep::Login { user_name, password }, _) => {
+                demo.sim.approve_device_code(&user_code, user_name, password)
+            }
+            (other, _) => panic!("{other:?}"),
+        };
+        assert!(confirmed, "{vendor} accepted the code");
+        clock.advance(Duration::from_secs(30));
+        let response = b.post(page).form(&form(&again)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{vendor}");
+        let landed = location(&response);
+        assert!(landed.as_str().starts_with(APP) && query(&landed).is_empty(), "{landed}");
+        poll_a_while(&demo, &clock).await;
+        let hvacs = user_devices(&http, &demo, &bearer, &user, "hvacs").await;
+        let expected = account
+            .devices
+            .iter()
+            .filter(|d| demo.sim.world.device_info(d).is_some_and(|i| i.kind == DeviceKind::Hvac))
+            .count();
+        assert!(expected > 0);
+        assert_eq!(hvacs.len(), expected, "{vendor}");
+        assert_eq!(b.get(link_url).send().await.unwrap().status(), StatusCode::GONE);
+    }
     demo.stop().await;
 }

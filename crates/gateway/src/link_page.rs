@@ -7,8 +7,8 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /link/{token}` | brand selection, or straight on to the vendor when the session names one |
-//! | `GET /link/{token}/{vendor}` | the vendor's step: consent for OAuth vendors (Tesla, Enphase, SMA, Google Nest), a login form (FusionSolar, Easee, Zaptec, Wallbox), an API key form (SolarEdge) |
-//! | `POST /link/{token}/{vendor}` | `action=continue`: OAuth vendors are redirected to the vendor's authorize page, logins and API keys are checked with the vendor; `action=cancel` ends the flow |
+//! | `GET /link/{token}/{vendor}` | the vendor's step: consent for OAuth vendors (Tesla, Enphase, SMA, Google Nest), a login form (FusionSolar, Easee, Zaptec, Wallbox), an API key form (SolarEdge), or a code to confirm at the vendor (ecobee's PIN, tado's device code; the secret that collects the result rides in a hidden field) |
+//! | `POST /link/{token}/{vendor}` | `action=continue`: OAuth vendors are redirected to the vendor's authorize page, logins and API keys are checked with the vendor, a confirmed code is collected (an unconfirmed one is shown again); `action=cancel` ends the flow |
 //! | `POST /link/{token}/cancel` | ends the flow from brand selection |
 //! | `GET /link/callback` | the OAuth redirect URI: `code` and `state` (`{VENDOR}.{token}`), or the vendor's `error` |
 //!
@@ -49,7 +49,7 @@ use oemgate_scheduler::Poller;
 use oemgate_store::{LinkSession, LinkSessionLookup, Store};
 
 use crate::config::Config;
-use crate::linking::{self, LinkMethod};
+use crate::linking::{self, LinkMethod, PendingCode};
 use crate::sim::LinkStep;
 
 /// Everything the link page needs.
@@ -279,12 +279,14 @@ fn allowed(page: &LinkPage, session: &LinkSession, vendor: &str) -> Option<LinkM
     page.choices(session).iter().any(|v| v.vendor == vendor).then(|| linking::method(vendor))?
 }
 
+#[allow(clippy::too_many_arguments)]
 fn vendor_form(
     page: &LinkPage,
     session: &LinkSession,
     token: &str,
     vendor: &str,
     method: LinkMethod,
+    pending: Option<&PendingCode>,
     status: StatusCode,
     message: Option<&str>,
 ) -> Response {
@@ -302,6 +304,27 @@ fn vendor_form(
             escape(password_label)
         ),
         LinkMethod::ApiKey => "<label>API key <input name=\"api_key\" required></label>".into(),
+        LinkMethod::UserCode => match pending {
+            Some(p) => {
+                let url = p.verification_url.as_deref().unwrap_or_default();
+                let whereto = if url.is_empty() {
+                    format!("in your {} account (My Apps, Add application)", escape(&name))
+                } else {
+                    format!("at <a href=\"{}\" target=\"_blank\">{}</a>", escape(url), escape(url))
+                };
+                format!(
+                    "<p>Your code: <strong class=\"user-code\">{code}</strong></p>\
+                     <p>Confirm it {whereto}, then continue.</p>\
+                     <input type=\"hidden\" name=\"pending\" value=\"{}\">\
+                     <input type=\"hidden\" name=\"user_code\" value=\"{code}\">\
+                     <input type=\"hidden\" name=\"verification_url\" value=\"{}\">",
+                    escape(&p.secret),
+                    escape(url),
+                    code = escape(&p.user_code),
+                )
+            }
+            None => String::new(),
+        },
     };
     let message =
         message.map(|m| format!("<p class=\"error\">{}</p>", escape(m))).unwrap_or_default();
@@ -327,7 +350,37 @@ async fn vendor_page(
         Err(response) => return response,
     };
     match allowed(&page, &session, &vendor) {
-        Some(method) => vendor_form(&page, &session, &token, &vendor, method, StatusCode::OK, None),
+        Some(LinkMethod::UserCode) => {
+            let started = linking::start_code(
+                &page.config,
+                Arc::clone(&page.clock),
+                page.sim_base.as_deref(),
+                &vendor,
+            )
+            .await;
+            match started {
+                Ok(pending) => vendor_form(
+                    &page,
+                    &session,
+                    &token,
+                    &vendor,
+                    LinkMethod::UserCode,
+                    Some(&pending),
+                    StatusCode::OK,
+                    None,
+                ),
+                Err(err) => {
+                    let (code, message) = refusal(&vendor, &err);
+                    match open(&page, &token, true).await {
+                        Ok(session) => finish(&session, Some((code, &message))),
+                        Err(response) => response,
+                    }
+                }
+            }
+        }
+        Some(method) => {
+            vendor_form(&page, &session, &token, &vendor, method, None, StatusCode::OK, None)
+        }
         None => error_page(
             StatusCode::NOT_FOUND,
             &format!("{vendor} cannot be linked in this session."),
@@ -397,6 +450,7 @@ async fn submit(
                     &token,
                     &vendor,
                     method,
+                    None,
                     StatusCode::BAD_REQUEST,
                     Some(&message),
                 );
@@ -412,11 +466,63 @@ async fn submit(
                     &token,
                     &vendor,
                     method,
+                    None,
                     StatusCode::BAD_REQUEST,
                     Some("API key is required."),
                 );
             }
             LinkStep::ApiKey(key.to_string())
+        }
+        LinkMethod::UserCode => {
+            let pending = PendingCode {
+                user_code: field("user_code").to_string(),
+                verification_url: Some(field("verification_url").to_string())
+                    .filter(|u| !u.is_empty()),
+                secret: field("pending").to_string(),
+            };
+            let step = linking::collect_step(&vendor, &pending.secret)
+                .filter(|_| !pending.secret.is_empty());
+            let Some(step) = step else {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "The code is missing; open the link again to get a new one.",
+                );
+            };
+            // Not terminal until the vendor answers: "not confirmed yet" shows the same code
+            // again without spending the link.
+            let credentials = linking::credentials(
+                &page.config,
+                Arc::clone(&page.clock),
+                page.sim_base.as_deref(),
+                &vendor,
+                &step,
+            )
+            .await;
+            return match credentials {
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        ErrorKind::PreconditionFailed | ErrorKind::RateLimited
+                    ) =>
+                {
+                    let message =
+                        format!("{} has not confirmed the code yet.", display_name(&page, &vendor));
+                    vendor_form(
+                        &page,
+                        &session,
+                        &token,
+                        &vendor,
+                        method,
+                        Some(&pending),
+                        StatusCode::OK,
+                        Some(&message),
+                    )
+                }
+                outcome => match open(&page, &token, true).await {
+                    Ok(session) => store_linked(&page, &session, &vendor, outcome).await,
+                    Err(response) => response,
+                },
+            };
         }
     };
     complete(&page, &token, &vendor, step).await
@@ -477,16 +583,27 @@ async fn complete(page: &LinkPage, token: &str, vendor: &str, step: LinkStep) ->
         &step,
     )
     .await;
-    let credentials: Credentials = match credentials {
+    store_linked(page, &session, vendor, credentials).await
+}
+
+/// The end of a spent session: the vendor's answer becomes a stored account with registered
+/// devices, or the redirect with the error.
+async fn store_linked(
+    page: &LinkPage,
+    session: &LinkSession,
+    vendor: &str,
+    credentials: Result<Credentials, AdapterError>,
+) -> Response {
+    let credentials = match credentials {
         Ok(credentials) => credentials,
         Err(err) => {
             let (code, message) = refusal(vendor, &err);
             tracing::info!(vendor, kind = err.kind().as_str(), "linking refused by the vendor");
-            return finish(&session, Some((code, &message)));
+            return finish(session, Some((code, &message)));
         }
     };
     let Some(adapter) = page.poller.adapters().get(vendor) else {
-        return finish(&session, Some(("link_failed", "This vendor is not enabled.")));
+        return finish(session, Some(("link_failed", "This vendor is not enabled.")));
     };
     let account_id = session
         .relink_account_id
@@ -505,12 +622,12 @@ async fn complete(page: &LinkPage, token: &str, vendor: &str, step: LinkStep) ->
     match linked {
         Ok(devices) => {
             tracing::info!(user = %session.user_id, vendor, devices, "account linked");
-            finish(&session, None)
+            finish(session, None)
         }
         Err(err) => {
             tracing::warn!(user = %session.user_id, vendor, error = %format!("{err:#}"), "linking failed");
             finish(
-                &session,
+                session,
                 Some((
                     "link_failed",
                     "The account was accepted but its devices could not be read.",

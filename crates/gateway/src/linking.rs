@@ -137,10 +137,70 @@ pub enum LinkMethod {
     },
     /// An API key from the vendor's portal (SolarEdge).
     ApiKey,
+    /// The gateway asks the vendor for a code the user confirms on the vendor's own site,
+    /// then collects the credentials (ecobee's PIN, tado's device code): see [`start_code`].
+    UserCode,
 }
 
-/// How `vendor` links on the link page; `None` for vendors the link page does not offer
-/// (ecobee's PIN and tado's device code are linked by other means).
+/// A code for the user to confirm at the vendor, and the secret that collects the result.
+#[derive(Clone)]
+pub struct PendingCode {
+    /// What the user enters or confirms at the vendor.
+    pub user_code: String,
+    /// Where the user confirms it, when the vendor says.
+    pub verification_url: Option<String>,
+    /// The secret that collects the credentials once the user confirmed (see
+    /// [`collect_step`]).
+    pub secret: String,
+}
+
+/// The step that turns a [`PendingCode`]'s secret into credentials.
+pub fn collect_step(vendor: &str, secret: &str) -> Option<LinkStep> {
+    match vendor {
+        "ECOBEE" => Some(LinkStep::Pin { code: secret.to_string() }),
+        "TADO" => Some(LinkStep::DeviceCode { device_code: secret.to_string() }),
+        _ => None,
+    }
+}
+
+impl std::fmt::Debug for PendingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCode")
+            .field("user_code", &self.user_code)
+            .field("verification_url", &self.verification_url)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Starts a [`LinkMethod::UserCode`] link: an ecobee PIN (entered under My Apps in the
+/// ecobee portal) or a tado device code (confirmed at tado's login page).
+pub async fn start_code(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    sim_base: Option<&str>,
+    vendor: &str,
+) -> Result<PendingCode, AdapterError> {
+    match vendor {
+        "ECOBEE" => {
+            let pin =
+                oemgate_ecobee::EcobeeAdapter::new(app::ecobee_config(config, sim_base), clock)
+                    .request_pin()
+                    .await?;
+            Ok(PendingCode { user_code: pin.pin, verification_url: None, secret: pin.code })
+        }
+        _ => {
+            let started = start_device_code(config, clock, sim_base, vendor).await?;
+            Ok(PendingCode {
+                user_code: started.user_code,
+                verification_url: started.verification_uri_complete.or(started.verification_uri),
+                secret: started.device_code,
+            })
+        }
+    }
+}
+
+/// How `vendor` links on the link page; `None` for vendors the link page does not offer.
 pub fn method(vendor: &str) -> Option<LinkMethod> {
     let login = |user_label, password_label| LinkMethod::Login { user_label, password_label };
     match vendor {
@@ -150,6 +210,7 @@ pub fn method(vendor: &str) -> Option<LinkMethod> {
         "EASEE" | "ZAPTEC" => Some(login("User name", "Password")),
         "WALLBOX" => Some(login("E-mail", "Password")),
         "SOLAREDGE" => Some(LinkMethod::ApiKey),
+        "ECOBEE" | "TADO" => Some(LinkMethod::UserCode),
         _ => None,
     }
 }

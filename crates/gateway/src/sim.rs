@@ -91,7 +91,8 @@ pub struct SimAccount {
     /// What linking it takes.
     pub link: LinkStep,
     /// For OAuth vendors with a simulated sign-in page (Tesla, Enphase, SMA, Nest): the e-mail the
-    /// owner signs in with there (`login_hint`), for linking through the link page.
+    /// owner signs in with there (`login_hint`); for ecobee the portal user who enters the
+    /// PIN. For linking through the link page.
     pub login: Option<String>,
 }
 
@@ -352,6 +353,7 @@ impl SimHost {
                     }
                     "ecobee" => {
                         let link = self.ecobee.create_account(sites);
+                        login = Some(link.username.clone());
                         ("ECOBEE", LinkStep::Pin { code: link.code })
                     }
                     "nest" => {
