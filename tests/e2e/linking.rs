@@ -556,3 +556,54 @@ async fn ecobee_pins_and_tado_device_codes_link_once_the_user_confirms() {
     }
     demo.stop().await;
 }
+
+#[tokio::test]
+async fn relinking_an_invalidated_account_puts_its_devices_back_on_the_schedule() {
+    let (demo, clock) = unlinked_demo(12, None).await;
+    let http = reqwest::Client::new();
+    let bearer = token(&http, &demo).await;
+    let b = browser();
+    let account = first_account(&demo, "TESLA");
+    let (_, created) =
+        link(&http, &demo, &bearer, "u-inv", body_for("TESLA", scopes_of("TESLA"))).await;
+    walk(&b, created["linkUrl"].as_str().unwrap(), account).await;
+    poll_a_while(&demo, &clock).await;
+    let vehicles = user_devices(&http, &demo, &bearer, "u-inv", "vehicles").await;
+    let vehicle = vehicles[0]["id"].as_str().unwrap().to_string();
+    let accounts = demo.store.accounts_of_user("u-inv").await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    let account_id = accounts[0].account.account_id.clone();
+
+    // Tesla revokes every token: the poller invalidates the account and stops polling it.
+    demo.sim.world.faults().set("tesla", oemgate_sim::Fault::RevokeTokens, None);
+    for _ in 0..5 {
+        // Idle devices are polled every few minutes.
+        poll_a_while(&demo, &clock).await;
+    }
+    let stored = demo.store.get_account(&account_id).await.unwrap().unwrap();
+    assert!(stored.invalid_since.is_some(), "the account is invalidated");
+    assert_eq!(demo.store.due_at(&vehicle).await.unwrap(), None, "off the schedule");
+
+    // The user relinks through the asset.
+    let response = http
+        .post(format!("{}/assets/{vehicle}/relink", demo.api_url))
+        .bearer_auth(&bearer)
+        .json(&json!({"language": "en-US", "redirectUri": APP}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let created: Value = response.json().await.unwrap();
+    let landed = walk(&b, created["linkUrl"].as_str().unwrap(), account).await;
+    assert!(query(&landed).is_empty(), "{landed}");
+    let stored = demo.store.get_account(&account_id).await.unwrap().unwrap();
+    assert_eq!(stored.invalid_since, None, "the relink cleared the invalidation");
+    assert!(demo.store.due_at(&vehicle).await.unwrap().is_some(), "back on the schedule");
+    assert_eq!(demo.store.accounts_of_user("u-inv").await.unwrap().len(), 1, "same account");
+    let before = demo.stats.polls_ok.load(std::sync::atomic::Ordering::Relaxed);
+    poll_a_while(&demo, &clock).await;
+    assert!(demo.stats.polls_ok.load(std::sync::atomic::Ordering::Relaxed) > before);
+    let after = user_devices(&http, &demo, &bearer, "u-inv", "vehicles").await;
+    assert_eq!(after.len(), vehicles.len(), "no device registered twice");
+    demo.stop().await;
+}

@@ -247,8 +247,9 @@ pub fn authorize_url(
 }
 
 /// Stores a linked account (replacing the credentials of `account_id` when it exists, which
-/// is what a relink does) and registers the devices discovery finds that the user does not
-/// have yet. Returns how many devices were registered.
+/// is what a relink does, and clears its invalidation) and registers the devices discovery
+/// finds that the user does not have yet; the account's devices it already has are put back
+/// on the poll schedule. Returns how many new devices were registered.
 pub async fn link_account(
     store: &dyn Store,
     poller: &Poller,
@@ -278,12 +279,21 @@ pub async fn link_account(
     let known = devices_of(store, user_id).await?;
     let mut registered = 0;
     for device in &found {
-        let already = known.iter().any(|k| {
+        let already = known.iter().find(|k| {
             k.vendor == vendor
                 && k.device.vendor_id == device.vendor_id
                 && k.device.device_type == device.device_type
         });
-        if already {
+        if let Some(existing) = already {
+            // A relink: the poller took the account's devices off the schedule when its
+            // credentials were invalidated; registering them again (same id, same creation
+            // time) puts them back.
+            if existing.account_id == account_id {
+                poller
+                    .register(existing.clone())
+                    .await
+                    .context("rescheduling a relinked device")?;
+            }
             continue;
         }
         let record = DeviceRecord {
