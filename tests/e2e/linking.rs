@@ -356,7 +356,7 @@ async fn refusals_and_cancels_redirect_with_error_and_spend_the_link() {
 }
 
 #[tokio::test]
-async fn relink_replaces_the_credentials_of_the_assets_account_without_duplicates() {
+async fn relink_is_refused_for_valid_credentials_and_unknown_assets() {
     let (demo, clock) = unlinked_demo(12, None).await;
     let http = reqwest::Client::new();
     let bearer = token(&http, &demo).await;
@@ -366,38 +366,21 @@ async fn relink_replaces_the_credentials_of_the_assets_account_without_duplicate
         link(&http, &demo, &bearer, "u-re", body_for("SOLAREDGE", scopes_of("SOLAREDGE"))).await;
     walk(&b, created["linkUrl"].as_str().unwrap(), account).await;
     poll_a_while(&demo, &clock).await;
-    let before = user_devices(&http, &demo, &bearer, "u-re", "inverters").await;
-    assert!(!before.is_empty());
-    let asset = before[0]["id"].as_str().unwrap();
-
-    let response = http
-        .post(format!("{}/assets/{asset}/relink", demo.api_url))
-        .bearer_auth(&bearer)
-        .json(&json!({"language": "en-US", "redirectUri": APP}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let created: Value = response.json().await.unwrap();
-    let landed = walk(&b, created["linkUrl"].as_str().unwrap(), account).await;
-    assert!(query(&landed).is_empty(), "{landed}");
-    poll_a_while(&demo, &clock).await;
-    let after = user_devices(&http, &demo, &bearer, "u-re", "inverters").await;
-    let ids = |list: &[Value]| {
-        let mut ids: Vec<String> = list.iter().map(|d| d["id"].to_string()).collect();
-        ids.sort();
-        ids
-    };
-    assert_eq!(ids(&after), ids(&before), "the same devices, none added twice");
-
-    let response = http
-        .post(format!("{}/assets/unknown/relink", demo.api_url))
-        .bearer_auth(&bearer)
-        .json(&json!({"language": "en-US", "redirectUri": APP}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let inverters = user_devices(&http, &demo, &bearer, "u-re", "inverters").await;
+    assert!(!inverters.is_empty());
+    let asset = inverters[0]["id"].as_str().unwrap();
+    for (asset, detail) in [(asset, "already linked"), ("unknown", "not found")] {
+        let response = http
+            .post(format!("{}/assets/{asset}/relink", demo.api_url))
+            .bearer_auth(&bearer)
+            .json(&json!({"language": "en-US", "redirectUri": APP}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{asset}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(problem["detail"].as_str().unwrap().contains(detail), "{problem}");
+    }
     demo.stop().await;
 }
 

@@ -9,7 +9,7 @@
 //! | route | success | failures |
 //! |---|---|---|
 //! | `POST /users/{userId}/link` `{vendor?, vendorType?, scopes, language, redirectUri, colorScheme?}` | 200 `{linkUrl, linkToken}` | 400 naming the field, 404 (user of another client), 503 |
-//! | `POST /assets/{assetId}/relink` `{language, redirectUri, colorScheme?}` | 200 `{linkUrl, linkToken}` | 400 (unknown asset or bad field), 503 |
+//! | `POST /assets/{assetId}/relink` `{language, redirectUri, colorScheme?}` | 200 `{linkUrl, linkToken}` | 400 (unknown asset, asset whose credentials are still valid, bad field), 503 |
 //!
 //! Validation follows the reference's `LinkUserPayload`: no unknown fields; `scopes` a
 //! non-empty list of known scopes that includes `<type>:read:data` for every asset type it
@@ -384,8 +384,8 @@ async fn link_user(
     .await
 }
 
-/// `POST /assets/{assetId}/relink`: a session bound to the asset's vendor account; the flow
-/// replaces that account's credentials.
+/// `POST /assets/{assetId}/relink`: a session bound to the asset's vendor account, whose
+/// credentials were invalidated (or removed); the flow replaces them.
 async fn relink_asset(
     State(state): State<ApiState>,
     Extension(client): Extension<ClientId>,
@@ -405,6 +405,14 @@ async fn relink_asset(
         crate::access::device_for_client(&state, &client, record.device.device_type, &asset_id)
             .await
             .map_err(|_| not_found())?;
+    // Relinking is for accounts whose credentials stopped working (or were removed).
+    if let Some(account) = state.store.get_account(&record.account_id).await?
+        && account.invalid_since.is_none()
+    {
+        return Err(Problem::bad_request(format!(
+            "Asset {asset_id:?} is already linked: its vendor credentials are valid."
+        )));
+    }
     let now = state.clock.now();
     open_session(&state, linker.as_ref(), |token_hash| LinkSession {
         token_hash,

@@ -13,7 +13,8 @@ use oemgate_api::link::{LinkableVendor, Linker, link_token_hash};
 use oemgate_api::{ApiConfig, ApiState, ClientCredentials, create_client, router};
 use oemgate_core::{DeviceRef, ManualClock, VendorType};
 use oemgate_store::{
-    DeviceRecord, DeviceStore, LinkSessionLookup, LinkSessionStore, MemoryStore, Store,
+    AccountStore, DeviceRecord, DeviceStore, LinkSessionLookup, LinkSessionStore, MemoryStore,
+    Store,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -263,6 +264,22 @@ async fn relink_binds_the_session_to_the_assets_account() {
     assert_eq!(session.vendor.as_deref(), Some("TESLA"));
     assert_eq!(session.relink_account_id.as_deref(), Some("tesla-account-1"));
     assert_eq!(session.language, "nb-NO");
+
+    // An asset whose account still has valid credentials is already linked: 400.
+    let account = oemgate_core::AccountRef {
+        user_id: "user-9".into(),
+        vendor: "TESLA".into(),
+        account_id: "tesla-account-1".into(),
+        credentials: oemgate_core::Credentials::default(),
+    };
+    api.store.put_account(account, 0).await.unwrap();
+    let (status, _, problem) = post(&api, "/assets/veh-1/relink", &body.to_string(), true).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("already linked"), "{problem}");
+    // Once invalidated it can be relinked again.
+    api.store.invalidate_account("tesla-account-1", api.start).await.unwrap();
+    let (status, _, problem) = post(&api, "/assets/veh-1/relink", &body.to_string(), true).await;
+    assert_eq!(status, StatusCode::OK, "{problem}");
 
     // Unknown asset: 400, as the reference documents.
     let (status, _, problem) = post(&api, "/assets/nope/relink", &body.to_string(), true).await;
