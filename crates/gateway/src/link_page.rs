@@ -279,17 +279,23 @@ fn allowed(page: &LinkPage, session: &LinkSession, vendor: &str) -> Option<LinkM
     page.choices(session).iter().any(|v| v.vendor == vendor).then(|| linking::method(vendor))?
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where in the flow a page is: the session, its token and the vendor being linked.
+#[derive(Clone, Copy)]
+struct Flow<'a> {
+    page: &'a LinkPage,
+    session: &'a LinkSession,
+    token: &'a str,
+    vendor: &'a str,
+}
+
 fn vendor_form(
-    page: &LinkPage,
-    session: &LinkSession,
-    token: &str,
-    vendor: &str,
+    flow: &Flow<'_>,
     method: LinkMethod,
     pending: Option<&PendingCode>,
     status: StatusCode,
     message: Option<&str>,
 ) -> Response {
+    let Flow { page, session, token, vendor } = *flow;
     let name = display_name(page, vendor);
     let scopes: String = session.scopes.iter().map(|s| format!("<li>{}</li>", escape(s))).collect();
     let fields = match method {
@@ -349,6 +355,7 @@ async fn vendor_page(
         Ok(session) => session,
         Err(response) => return response,
     };
+    let flow = Flow { page: &page, session: &session, token: &token, vendor: &vendor };
     match allowed(&page, &session, &vendor) {
         Some(LinkMethod::UserCode) => {
             let started = linking::start_code(
@@ -359,16 +366,9 @@ async fn vendor_page(
             )
             .await;
             match started {
-                Ok(pending) => vendor_form(
-                    &page,
-                    &session,
-                    &token,
-                    &vendor,
-                    LinkMethod::UserCode,
-                    Some(&pending),
-                    StatusCode::OK,
-                    None,
-                ),
+                Ok(pending) => {
+                    vendor_form(&flow, LinkMethod::UserCode, Some(&pending), StatusCode::OK, None)
+                }
                 Err(err) => {
                     let (code, message) = refusal(&vendor, &err);
                     match open(&page, &token, true).await {
@@ -378,9 +378,7 @@ async fn vendor_page(
                 }
             }
         }
-        Some(method) => {
-            vendor_form(&page, &session, &token, &vendor, method, None, StatusCode::OK, None)
-        }
+        Some(method) => vendor_form(&flow, method, None, StatusCode::OK, None),
         None => error_page(
             StatusCode::NOT_FOUND,
             &format!("{vendor} cannot be linked in this session."),
@@ -410,6 +408,7 @@ async fn submit(
         Ok(session) => session,
         Err(response) => return response,
     };
+    let flow = Flow { page: &page, session: &session, token: &token, vendor: &vendor };
     let Some(method) = allowed(&page, &session, &vendor) else {
         return error_page(
             StatusCode::NOT_FOUND,
@@ -444,16 +443,7 @@ async fn submit(
             if user_name.is_empty() || password.is_empty() {
                 let missing = if user_name.is_empty() { user_label } else { password_label };
                 let message = format!("{missing} is required.");
-                return vendor_form(
-                    &page,
-                    &session,
-                    &token,
-                    &vendor,
-                    method,
-                    None,
-                    StatusCode::BAD_REQUEST,
-                    Some(&message),
-                );
+                return vendor_form(&flow, method, None, StatusCode::BAD_REQUEST, Some(&message));
             }
             LinkStep::Login { user_name: user_name.to_string(), password: password.to_string() }
         }
@@ -461,10 +451,7 @@ async fn submit(
             let key = field("api_key");
             if key.is_empty() {
                 return vendor_form(
-                    &page,
-                    &session,
-                    &token,
-                    &vendor,
+                    &flow,
                     method,
                     None,
                     StatusCode::BAD_REQUEST,
@@ -507,16 +494,7 @@ async fn submit(
                 {
                     let message =
                         format!("{} has not confirmed the code yet.", display_name(&page, &vendor));
-                    vendor_form(
-                        &page,
-                        &session,
-                        &token,
-                        &vendor,
-                        method,
-                        Some(&pending),
-                        StatusCode::OK,
-                        Some(&message),
-                    )
+                    vendor_form(&flow, method, Some(&pending), StatusCode::OK, Some(&message))
                 }
                 outcome => match open(&page, &token, true).await {
                     Ok(session) => store_linked(&page, &session, &vendor, outcome).await,
