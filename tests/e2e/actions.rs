@@ -165,8 +165,18 @@ impl Ctx {
     }
 
     /// Reads a device now.
+    /// Reads a device now, or as soon as its vendor's rate limit allows: linking charged
+    /// discovery's requests to the vendor's budget, and a 2-requests-a-minute vendor (ecobee)
+    /// may have none left for a moment.
     async fn read(&self, device_id: &str) {
-        self.demo.poller.poll_device(device_id).await.unwrap();
+        for _ in 0..180 {
+            let outcome = self.demo.poller.poll_device(device_id).await.unwrap();
+            if !matches!(outcome, oemgate_scheduler::PollOutcome::Deferred { .. }) {
+                return;
+            }
+            self.step(1).await;
+        }
+        panic!("{device_id} could not be read within 3 minutes");
     }
 
     async fn snapshot(&self, device_id: &str) -> Value {

@@ -191,7 +191,7 @@ async fn a_simulated_day_sees_every_change_within_its_context_bound() {
         .flatten()
         .filter(|p| p.failed == Some(ErrorKind::RateLimited))
         .count();
-    let limited_devices: BTreeMap<String, usize> = journal
+    let limited_devices: BTreeMap<String, Vec<DateTime<Utc>>> = journal
         .polls
         .lock()
         .unwrap()
@@ -199,8 +199,12 @@ async fn a_simulated_day_sees_every_change_within_its_context_bound() {
         .filter(|(_, polls)| polls.iter().any(|p| p.failed == Some(ErrorKind::RateLimited)))
         .map(|(id, polls)| {
             let vendor = devices.iter().find(|d| d.device.id == *id).map_or("?", |d| &d.vendor);
-            let n = polls.iter().filter(|p| p.failed == Some(ErrorKind::RateLimited)).count();
-            (format!("{vendor} {id}"), n)
+            let at: Vec<DateTime<Utc>> = polls
+                .iter()
+                .filter(|p| p.failed == Some(ErrorKind::RateLimited))
+                .map(|p| p.finished_at)
+                .collect();
+            (format!("{vendor} {id}"), at)
         })
         .collect();
     eprintln!("rate-limited polls: {limited_devices:#?}");

@@ -5,5 +5,6 @@
 mod actions;
 mod demo;
 mod freshness;
+mod linking;
 mod support;
 mod users;

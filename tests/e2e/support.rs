@@ -41,8 +41,51 @@ pub async fn demo_observed(
         client_secret: Some("e2e-secret".into()),
         headless: true,
     };
-    let parts = DemoParts { clock: Some(clock.clone()), store, manual_polling: true, observer };
+    let parts = DemoParts {
+        clock: Some(clock.clone()),
+        store,
+        manual_polling: true,
+        observer,
+        unlinked: false,
+    };
     let demo = Demo::start_with(config, options, parts).await.unwrap();
+    (demo, clock)
+}
+
+/// A demo whose simulated vendor accounts exist but are not linked ([`Demo::accounts`]).
+pub async fn unlinked_demo(
+    fleet: usize,
+    store: Option<Arc<dyn Store>>,
+) -> (Demo, Arc<ManualClock>) {
+    unlinked_demo_at(fleet, store, "2026-06-01T07:00:00Z".parse().unwrap()).await
+}
+
+/// Like [`unlinked_demo`] with the manual clock starting at `start`. Redis expires access
+/// tokens by its own wall clock, so a demo on Redis starts at the real time.
+pub async fn unlinked_demo_at(
+    fleet: usize,
+    store: Option<Arc<dyn Store>>,
+    start: chrono::DateTime<chrono::Utc>,
+) -> (Demo, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start));
+    let options = DemoOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        sim_listen: "127.0.0.1:0".parse().unwrap(),
+        fleet,
+        speed: 1.0,
+        seed: 7,
+        client_id: Some("e2e-client".into()),
+        client_secret: Some("e2e-secret".into()),
+        headless: true,
+    };
+    let parts = DemoParts {
+        clock: Some(clock.clone()),
+        store,
+        manual_polling: true,
+        unlinked: true,
+        observer: None,
+    };
+    let demo = Demo::start_with(Config::defaults().unwrap(), options, parts).await.unwrap();
     (demo, clock)
 }
 

@@ -16,6 +16,10 @@
 //!
 //! # What it serves (paths below the mount prefix)
 //!
+//! - `GET /oauth/authorize?response_type=code&client_id=..&redirect_uri=..&state=..`: the
+//!   owner signs in with `login_hint` (their e-mail) and is redirected to
+//!   `redirect_uri?code=..&state=..` (a code bound to that redirect URI); without
+//!   `login_hint` a sign-in form; `decision=deny` redirects with `error=access_denied`.
 //! - `POST /oauth/token`: `grant_type=authorization_code|refresh_token|password`, the grant's
 //!   parameters in the query string (or a form body), the client as HTTP Basic. Access tokens
 //!   live [`ACCESS_TOKEN_LIFETIME`] (`expires_in` 86393), refresh tokens a month and are
@@ -758,6 +762,7 @@ impl EnphaseSim {
         let query = parse_query(uri.query().unwrap_or(""));
         let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
         match segments.as_slice() {
+            ["oauth", "authorize"] if method == Method::GET => self.authorize(query, now),
             ["oauth", "token"] if method == Method::POST => self.token(query, headers, body, now),
             ["oauth", "token"] => method_not_allowed(),
             ["api", "v4", rest @ ..] => self.api(method, rest, &query, headers, body, now),
@@ -766,6 +771,61 @@ impl EnphaseSim {
     }
 
     // ---- OAuth -----------------------------------------------------------------------------
+
+    /// The authorize step of the code grant for the owner named by `login_hint`.
+    fn authorize(&self, params: BTreeMap<String, String>, now: DateTime<Utc>) -> Response {
+        let field = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+        let seed = self.world.seed();
+        let mut s = self.lock();
+        if field("response_type") != "code"
+            || !s.apps.iter().any(|a| a.app.client_id == field("client_id"))
+        {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid client_id");
+        }
+        let redirect = |pairs: &[(&str, &str)]| {
+            let mut all = pairs.to_vec();
+            all.push(("state", field("state")));
+            match oemgate_sim::http::redirect_with(field("redirect_uri"), &all) {
+                Some(location) => {
+                    let mut response = StatusCode::FOUND.into_response();
+                    if let Ok(value) = HeaderValue::from_str(&location) {
+                        response.headers_mut().insert(header::LOCATION, value);
+                    }
+                    response
+                }
+                None => {
+                    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid redirect_uri")
+                }
+            }
+        };
+        if field("decision") == "deny" {
+            return redirect(&[
+                ("error", "access_denied"),
+                ("error_description", "User denied access"),
+            ]);
+        }
+        let form = |status: StatusCode, message: Option<&str>| {
+            let page = oemgate_sim::http::authorize_form("Enphase", "authorize", &params, message);
+            let mut response = (status, page).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            response
+        };
+        if field("login_hint").is_empty() {
+            return form(StatusCode::OK, None);
+        }
+        let user = s
+            .accounts
+            .iter()
+            .find(|(_, a)| a.email.eq_ignore_ascii_case(field("login_hint")))
+            .map(|(uid, _)| uid.clone());
+        let Some(enl_uid) = user else {
+            return form(StatusCode::UNAUTHORIZED, Some("Unknown e-mail address."));
+        };
+        let code = Self::issue_code(&mut s, seed, &enl_uid, field("redirect_uri"), now);
+        redirect(&[("code", &code)])
+    }
 
     fn token(
         &self,

@@ -23,8 +23,10 @@
 //!   rotated (a refresh answers no `refresh_token`), and expire only if
 //!   [`NestSimConfig::refresh_token_lifetime`] says so (Google's 7 days for apps in testing).
 //!   Refused grants are 400 `invalid_grant`, a wrong client 401 `invalid_client`.
-//! - `GET /partnerconnections/{project}/auth`: the consent page (a stub; linking goes through
-//!   [`NestSim::create_account`]).
+//! - `GET /partnerconnections/{project}/auth`: the consent page. With `login_hint` (the Google
+//!   account of a user from [`NestSim::create_account`]) it redirects to
+//!   `redirect_uri?code=..&state=..` (a code bound to that redirect URI, consent restored);
+//!   without it a sign-in form; `decision=deny` redirects with `error=access_denied`.
 //! - `GET /v1/enterprises/{project}/devices`, `GET …/devices/{id}`,
 //!   `POST …/devices/{id}:executeCommand`, `GET …/structures`, `GET …/structures/{id}`.
 //!
@@ -749,11 +751,9 @@ impl NestSim {
             ["oauth2", "v4", "token"] | ["token"] => {
                 oauth_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "Method not allowed")
             }
-            ["partnerconnections", _, "auth"] if method == Method::GET => html(
-                StatusCode::OK,
-                "Google Nest Permissions",
-                "Choose the devices this project may access.",
-            ),
+            ["partnerconnections", project, "auth"] if method == Method::GET => {
+                self.consent(project, parse_form(uri.query().unwrap_or("")), now)
+            }
             ["v1", "enterprises", project, rest @ ..] => {
                 self.api(method, project, rest, headers, body, now)
             }
@@ -762,6 +762,64 @@ impl NestSim {
     }
 
     // ---- OAuth -------------------------------------------------------------------------------
+
+    /// The Partner Connections Manager: the user signs in and shares their devices.
+    fn consent(
+        &self,
+        project: &str,
+        params: BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Response {
+        let field = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+        let seed = self.world.seed();
+        let mut s = self.lock();
+        if project != s.config.project_id
+            || field("client_id") != s.config.client_id
+            || field("response_type") != "code"
+        {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid request");
+        }
+        let redirect = |pairs: &[(&str, &str)]| {
+            let mut all = pairs.to_vec();
+            all.push(("state", field("state")));
+            match oemgate_sim::http::redirect_with(field("redirect_uri"), &all) {
+                Some(location) => {
+                    let mut response = StatusCode::FOUND.into_response();
+                    if let Ok(value) = HeaderValue::from_str(&location) {
+                        response.headers_mut().insert(header::LOCATION, value);
+                    }
+                    response
+                }
+                None => {
+                    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid redirect_uri")
+                }
+            }
+        };
+        if field("decision") == "deny" {
+            return redirect(&[
+                ("error", "access_denied"),
+                ("error_description", "The user did not share any device"),
+            ]);
+        }
+        let form = |status: StatusCode, message: Option<&str>| {
+            let page = oemgate_sim::http::authorize_form("Google Nest", "auth", &params, message);
+            let mut response = (status, page).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            response
+        };
+        if field("login_hint").is_empty() {
+            return form(StatusCode::OK, None);
+        }
+        let login = field("login_hint").to_ascii_lowercase();
+        let Some(user) = s.users.get_mut(&login) else {
+            return form(StatusCode::UNAUTHORIZED, Some("Unknown Google account."));
+        };
+        user.access_removed = false;
+        let code = Self::issue_code(&mut s, seed, &login, field("redirect_uri"), now);
+        redirect(&[("code", &code)])
+    }
 
     fn token(&self, params: &BTreeMap<String, String>, now: DateTime<Utc>) -> Response {
         let seed = self.world.seed();

@@ -7,7 +7,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /oauth2/auth` | code grant: with `login_hint` (the simulated user's e-mail) redirects to `redirect_uri?code=..&state=..` |
+//! | `GET /oauth2/auth` | code grant: with `login_hint` (the simulated user's e-mail) redirects to `redirect_uri?code=..&state=..`; without it a sign-in form; `decision=deny` redirects with `error=access_denied` |
 //! | `POST /oauth2/token` | `authorization_code` and `refresh_token` grants (form, client id and secret in the form) |
 //! | `GET /v1/plants` | the account's plants; **empty** until the owner consented |
 //! | `GET /v1/plants/{plantId}` | one plant |
@@ -707,6 +707,24 @@ impl SmaSim {
         let Ok(mut target) = reqwest::Url::parse(redirect_uri) else {
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid redirect_uri");
         };
+        if field("decision") == "deny" {
+            target
+                .query_pairs_mut()
+                .append_pair("error", "access_denied")
+                .append_pair("error_description", "The owner denied access")
+                .append_pair("state", field("state"));
+            return SimResponse {
+                status: StatusCode::FOUND,
+                headers: Vec::new(),
+                body: String::new(),
+            }
+            .with_header(header::LOCATION, target.to_string());
+        }
+        if field("login_hint").is_empty() {
+            let page = oemgate_sim::http::authorize_form("SMA", "auth", &q, None);
+            return SimResponse { status: StatusCode::OK, headers: Vec::new(), body: page }
+                .with_header(header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned());
+        }
         let mut state = self.lock();
         let account = state
             .accounts

@@ -104,6 +104,11 @@ pub const ENERGY_SITE_MIN_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// Energy settings changes (operation mode, backup reserve) Tesla allows per site and day.
 pub const ENERGY_SETTINGS_PER_SITE_PER_DAY: u32 = 5;
 
+/// Where Tesla owners sign in (the authorize step of the code grant).
+pub const AUTHORIZE_BASE_URL: &str = "https://auth.tesla.com";
+/// The scopes the authorize step asks for.
+const AUTHORIZE_SCOPES: &str = "openid offline_access user_data vehicle_device_data vehicle_cmds \
+                                vehicle_charging_cmds energy_device_data energy_cmds";
 const DEVICE_TYPES: &[VendorType] = &[VendorType::Vehicle, VendorType::Battery];
 
 /// Where the adapter finds Tesla and who it is there.
@@ -210,6 +215,32 @@ impl TeslaAdapter {
     /// The configuration.
     pub fn config(&self) -> &TeslaConfig {
         &self.config
+    }
+
+    /// Where to send the owner to sign in and approve the application (Tesla redirects back
+    /// to `redirect_uri` with `?code=..&state=..`). Asks for every scope the adapter uses:
+    /// data, commands and energy, plus `offline_access` for a refresh token.
+    pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
+        // Tesla signs owners in on auth.tesla.com while tokens come from fleet-auth; any
+        // other configured auth base (a simulator, a proxy) serves both.
+        let auth = match self.config.auth_base_url.trim_end_matches('/') {
+            AUTH_BASE_URL => AUTHORIZE_BASE_URL,
+            other => other,
+        };
+        let base = format!("{auth}/oauth2/v3/authorize");
+        let pairs = [
+            ("response_type", "code"),
+            ("client_id", self.config.client_id.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("scope", AUTHORIZE_SCOPES),
+            ("state", state),
+        ];
+        match reqwest::Url::parse_with_params(&base, pairs) {
+            Ok(url) => url.to_string(),
+            // A malformed base URL is a configuration error the token call reports anyway;
+            // hand out the bare base so the failure is visible at the vendor.
+            Err(_) => base,
+        }
     }
 
     /// Exchanges an authorization code (from Tesla's authorize redirect) for credentials.

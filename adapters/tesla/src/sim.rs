@@ -12,6 +12,7 @@
 //!
 //! | route | what |
 //! |---|---|
+//! | `GET /oauth2/v3/authorize` | code grant: with `login_hint` (the owner's e-mail, [`TeslaSim::login`]) redirects to `redirect_uri?code=..&state=..`; without it a sign-in form; `decision=deny` redirects with `error=access_denied` |
 //! | `POST /oauth2/v3/token` | `authorization_code` and `refresh_token` grants (form-encoded) |
 //! | `GET /api/1/vehicles` | the account's cars with `state` `online`/`asleep`/`offline`; never wakes or touches |
 //! | `GET /api/1/products` | the account's cars and energy sites (`energy_site_id`, `resource_type: "battery"`) |
@@ -337,6 +338,11 @@ impl fmt::Debug for TeslaSim {
     }
 }
 
+/// The sign-in e-mail of account number `number`.
+fn login_of(number: u64) -> String {
+    format!("owner{number}@tesla.sim.invalid")
+}
+
 /// A response in Tesla's shape.
 #[derive(Debug)]
 struct SimResponse {
@@ -406,6 +412,8 @@ impl IntoResponse for SimResponse {
 struct Call {
     route: Route,
     region: Option<String>,
+    /// The full request path, mount prefix included (the sign-in form posts back to it).
+    path: String,
     /// The mount prefix and region before `/api/1`, as requested (`/tesla/eu`).
     base_path: String,
     host: Option<String>,
@@ -416,6 +424,7 @@ struct Call {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Route {
+    Authorize,
     Token,
     Vehicles,
     Products,
@@ -431,7 +440,7 @@ enum Route {
 impl Route {
     fn class(&self) -> Class {
         match self {
-            Route::Token => Class::Token,
+            Route::Token | Route::Authorize => Class::Token,
             Route::Vehicles => Class::VehicleList,
             Route::Products => Class::Products,
             Route::VehicleData(_) => Class::VehicleData,
@@ -444,6 +453,13 @@ impl Route {
     /// Matches `method path` (below the router's mount); `Err` is the status to answer.
     fn parse(method: &Method, path: &str) -> Result<(Route, Option<String>), StatusCode> {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if segs == ["oauth2", "v3", "authorize"] {
+            return if method == Method::GET {
+                Ok((Route::Authorize, None))
+            } else {
+                Err(StatusCode::METHOD_NOT_ALLOWED)
+            };
+        }
         if segs == ["oauth2", "v3", "token"] {
             return if method == Method::POST {
                 Ok((Route::Token, None))
@@ -647,6 +663,69 @@ impl TeslaSim {
         Ok(plan)
     }
 
+    /// The e-mail the owner of `account` signs in with at the authorize page.
+    pub fn login(&self, account: &str) -> Option<String> {
+        self.lock().accounts.get(account).map(|a| login_of(a.number))
+    }
+
+    /// `GET /oauth2/v3/authorize`: the owner signs in (`login_hint`) and is sent back with a
+    /// code, or denies and is sent back with `error=access_denied`.
+    fn authorize_code(&self, call: &Call) -> SimResponse {
+        let params = oemgate_sim::http::parse_form(call.query.as_deref().unwrap_or(""));
+        let field = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+        if field("response_type") != "code" || field("client_id").is_empty() {
+            return SimResponse::oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "response_type=code and client_id are required",
+            );
+        }
+        let redirect = |pairs: &[(&str, &str)]| {
+            let mut all = pairs.to_vec();
+            all.push(("state", field("state")));
+            match oemgate_sim::http::redirect_with(field("redirect_uri"), &all) {
+                Some(location) => SimResponse {
+                    status: StatusCode::FOUND,
+                    headers: vec![("location", location)],
+                    body: String::new(),
+                },
+                None => SimResponse::oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "redirect_uri is not a valid URL",
+                ),
+            }
+        };
+        if field("decision") == "deny" {
+            return redirect(&[
+                ("error", "access_denied"),
+                ("error_description", "The user denied access"),
+            ]);
+        }
+        let form = |status: StatusCode, message: Option<&str>| SimResponse {
+            status,
+            headers: vec![("content-type", "text/html; charset=utf-8".to_owned())],
+            body: oemgate_sim::http::authorize_form("Tesla", &call.path, &params, message),
+        };
+        let login = field("login_hint");
+        if login.is_empty() {
+            return form(StatusCode::OK, None);
+        }
+        let code = {
+            let mut state = self.lock();
+            let account = state
+                .accounts
+                .iter()
+                .find(|(_, a)| login_of(a.number).eq_ignore_ascii_case(login))
+                .map(|(id, _)| id.clone());
+            account.map(|account| state.new_code(&account))
+        };
+        match code {
+            Some(code) => redirect(&[("code", &code)]),
+            None => form(StatusCode::UNAUTHORIZED, Some("Unknown e-mail address.")),
+        }
+    }
+
     /// Issues another authorization code for an existing account.
     pub fn authorization_code(&self, account: &str) -> Option<String> {
         let mut state = self.lock();
@@ -797,12 +876,15 @@ impl TeslaSim {
             let form = parse_form(&call.body);
             return self.lock().token_grant(&form, now);
         }
+        if call.route == Route::Authorize {
+            return self.authorize_code(call);
+        }
         let account = match self.authorize(call, now) {
             Ok(account) => account,
             Err(r) => return r,
         };
         match &call.route {
-            Route::Token => SimResponse::not_found(),
+            Route::Token | Route::Authorize => SimResponse::not_found(),
             Route::Vehicles => self.vehicles(&account),
             Route::Products => self.products(&account),
             Route::VehicleData(vin) => self.vehicle_data(&account, vin, call.query.as_deref()),
@@ -1427,6 +1509,7 @@ async fn handle(State(sim): State<TeslaSim>, request: Request) -> Response {
     let call = Call {
         route,
         region,
+        path: full_path.clone(),
         base_path,
         host,
         query: parts.uri.query().map(str::to_owned),
@@ -1785,6 +1868,7 @@ mod tests {
         Call {
             route,
             region: None,
+            path: String::new(),
             base_path: String::new(),
             host: None,
             headers,

@@ -10,6 +10,8 @@
 //! - [`devices`]: device resources read from the store's snapshots (a GET never calls a vendor).
 //! - [`actions`]: creating, reading and cancelling actions through the executor (charging,
 //!   max current, battery operation mode, HVAC holds).
+//! - [`link`]: `POST /users/{userId}/link` and `POST /assets/{assetId}/relink`, single-use link
+//!   sessions for the gateway's link page (injected as a [`link::Linker`]).
 //! - [`health`]: the readiness check, `GET /health/ready`, and `GET /metrics`.
 //! - [`users`]: the client's users, their linked vendors, unlinking and disconnecting.
 //! - [`locations`]: locations CRUD and assigning chargers and HVAC units to them.
@@ -38,6 +40,7 @@ pub mod auth;
 pub mod body;
 pub mod devices;
 pub mod health;
+pub mod link;
 pub mod locations;
 pub mod pagination;
 pub mod problem;
@@ -86,6 +89,8 @@ pub struct ApiState {
     pub metrics: Option<MetricsRender>,
     /// The action executor behind the action routes (503 when absent).
     pub executor: Option<Arc<oemgate_executor::Executor>>,
+    /// The link page behind the linking routes (503 when absent).
+    pub linker: Option<Arc<dyn link::Linker>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -94,6 +99,7 @@ impl std::fmt::Debug for ApiState {
             .field("backend", &self.store.backend())
             .field("config", &self.config)
             .field("executor", &self.executor.is_some())
+            .field("linker", &self.linker.is_some())
             .finish()
     }
 }
@@ -108,6 +114,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(actions::routes())
         .merge(users::routes())
         .merge(locations::routes())
+        .merge(link::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
     Router::new()
         .route("/oauth2/token", post(auth::token))

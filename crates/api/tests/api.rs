@@ -36,6 +36,7 @@ async fn api() -> Api {
         config: ApiConfig::default(),
         metrics: None,
         executor: None,
+        linker: None,
     });
     Api { app, store, clock, client }
 }

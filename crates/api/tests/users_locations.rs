@@ -77,6 +77,7 @@ async fn api() -> Api {
         config: ApiConfig::default(),
         metrics: None,
         executor: Some(Arc::new(executor)),
+        linker: None,
     });
     Api { app, store, clock }
 }

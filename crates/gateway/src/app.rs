@@ -24,12 +24,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match config.store.backend {
         Backend::Memory => Arc::new(oemgate_store::MemoryStore::new()),
         Backend::Redis => {
-            let redis = oemgate_store::RedisStore::connect(oemgate_store::RedisConfig::new(
-                &config.store.redis_url,
-                &config.store.key_prefix,
-            ))
-            .await
-            .with_context(|| format!("store.redis_url {}", config.store.redis_url))?;
+            let mut redis_config =
+                oemgate_store::RedisConfig::new(&config.store.redis_url, &config.store.key_prefix);
+            if let Some(key) = config.store.credential_key()? {
+                redis_config = redis_config.with_credential_key(key);
+            }
+            let redis = oemgate_store::RedisStore::connect(redis_config)
+                .await
+                .with_context(|| format!("store.redis_url {}", config.store.redis_url))?;
             Arc::new(redis)
         }
     };
@@ -246,6 +248,7 @@ pub fn api_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) 
         },
         metrics: Some(crate::telemetry::metrics()),
         executor: None,
+        linker: None,
     }
 }
 
@@ -266,23 +269,37 @@ pub fn executor(
         .with_seed(seed)
 }
 
-/// Binds `addr` (port 0 picks a free port) and serves the API until `shutdown`.
-/// Returns the bound address and the server task.
-pub async fn serve_api(
-    addr: SocketAddr,
-    state: ApiState,
-    shutdown: Shutdown,
-) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+/// Binds `addr` (port 0 picks a free port) for the API; returns the listener and the
+/// address it got (needed for the link page's URLs before serving starts).
+pub async fn bind_api(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let listener =
         TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().context("listener has no local address")?;
-    let app = oemgate_api::router(state);
-    let task = tokio::spawn(async move {
+    Ok((listener, local))
+}
+
+/// Serves the API (and the link page, when given) on `listener` until `shutdown`.
+pub fn serve_api(
+    listener: TcpListener,
+    state: ApiState,
+    link_page: Option<std::sync::Arc<crate::link_page::LinkPage>>,
+    shutdown: Shutdown,
+) -> JoinHandle<()> {
+    let mut app = oemgate_api::router(state);
+    if let Some(page) = link_page {
+        app = app.merge(crate::link_page::router(page));
+    }
+    tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(shutdown.wait()).await {
             tracing::error!(error = %err, "API server failed");
         }
-    });
-    Ok((local, task))
+    })
+}
+
+/// The base URL browsers reach this server at: `server.public_url`, else the bound address.
+pub fn public_url(config: &Config, bound: SocketAddr) -> String {
+    let configured = config.server.public_url.trim().trim_end_matches('/');
+    if configured.is_empty() { format!("http://{bound}") } else { configured.to_string() }
 }
 
 /// `oemgate check-config`: the config parsed (done by the caller); now reach the store.
@@ -313,9 +330,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         rand_seed(),
     ));
     let (trigger, shutdown) = crate::shutdown::channel();
+    let (listener, addr) = bind_api(config.server.listen).await?;
+    let link_page = crate::link_page::LinkPage::new(
+        config.clone(),
+        Arc::clone(&clock),
+        None,
+        Arc::clone(&store),
+        Arc::clone(&poller),
+        &public_url(&config, addr),
+    );
     let mut state = api_state(&config, Arc::clone(&store), Arc::clone(&clock));
     state.executor = Some(Arc::clone(&executor));
-    let (addr, server) = serve_api(config.server.listen, state, shutdown.clone()).await?;
+    state.linker = Some(link_page.clone());
+    let server = serve_api(listener, state, Some(link_page), shutdown.clone());
     let poll_task = tokio::spawn(Arc::clone(&poller).run(shutdown.clone().wait()));
     let executor_task = tokio::spawn(Arc::clone(&executor).run(shutdown.clone().wait()));
     tracing::info!(%addr, store = store.backend(), "oemgate serving");

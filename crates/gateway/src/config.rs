@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// How long in-flight requests get to finish on shutdown.
     #[serde(with = "humanize")]
     pub shutdown_grace: Duration,
+    /// The base URL users' browsers reach this server at (link pages and the vendors' OAuth
+    /// redirect URI); empty: `http://{listen}`.
+    pub public_url: String,
 }
 
 /// Which store backend.
@@ -75,6 +78,34 @@ pub struct StoreConfig {
     pub redis_url: String,
     /// Prefix of every Redis key.
     pub key_prefix: String,
+    /// Base64 of 32 random bytes sealing vendor credentials at rest in Redis (required with
+    /// the redis backend; unused in memory). `Debug` never shows it.
+    pub encryption_key: SecretString,
+}
+
+/// A configured secret: read like a string, never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "<redacted>" })
+    }
+}
+
+impl StoreConfig {
+    /// The credential key, if one is configured (validated at load).
+    pub fn credential_key(&self) -> Result<Option<oemgate_store::CredentialKey>, ConfigError> {
+        if self.encryption_key.0.trim().is_empty() {
+            return Ok(None);
+        }
+        oemgate_store::CredentialKey::from_base64(&self.encryption_key.0).map(Some).map_err(|err| {
+            ConfigError(format!(
+                "store.encryption_key must be the base64 of 32 random bytes: {err}"
+            ))
+        })
+    }
 }
 
 /// `[api]`
@@ -561,6 +592,14 @@ impl Config {
         if e.timeout.is_zero() || e.resend_interval.is_zero() || e.lease.is_zero() {
             return Err(ConfigError(
                 "executor.timeout, executor.resend_interval and executor.lease must be longer than 0"
+                    .into(),
+            ));
+        }
+        let key = self.store.credential_key()?;
+        if self.store.backend == Backend::Redis && key.is_none() {
+            return Err(ConfigError(
+                "store.encryption_key is required with the redis backend (vendor credentials \
+                 are encrypted at rest); make one with `openssl rand -base64 32`"
                     .into(),
             ));
         }

@@ -13,16 +13,16 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use oemgate_api::ClientCredentials;
-use oemgate_core::{AccountRef, Clock, Credentials, ScaledClock, VendorAdapter};
+use oemgate_core::{Clock, ScaledClock};
 use oemgate_executor::Executor;
 use oemgate_scheduler::{Poller, PollerStats};
-use oemgate_store::{DeviceRecord, Store, UserRecord};
+use oemgate_store::{Store, UserRecord};
 use tokio::task::JoinHandle;
 
 use crate::app;
 use crate::config::Config;
 use crate::shutdown::{self, ShutdownTrigger};
-use crate::sim::SimHost;
+use crate::sim::{SimAccount, SimHost};
 
 /// Knobs of a demo run.
 #[derive(Clone, Debug)]
@@ -57,12 +57,16 @@ pub struct DemoParts {
     pub manual_polling: bool,
     /// Told about every poll (tests and the load test compare it with the world's truth).
     pub observer: Option<Arc<dyn oemgate_scheduler::poller::PollObserver>>,
+    /// Create the simulated vendor accounts but do not link them: [`Demo::accounts`] lists
+    /// them for linking through the link page.
+    pub unlinked: bool,
 }
 
 impl std::fmt::Debug for DemoParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DemoParts")
             .field("manual_polling", &self.manual_polling)
+            .field("unlinked", &self.unlinked)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +108,8 @@ pub struct Demo {
     pub linked: Vec<LinkedAccount>,
     /// Every request the vendor simulators received.
     pub sim_requests: oemgate_sim::RequestLog,
+    /// The simulated vendor accounts (linked at start unless [`DemoParts::unlinked`]).
+    pub accounts: Vec<SimAccount>,
     trigger: ShutdownTrigger,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -182,7 +188,8 @@ impl Demo {
         let mut users: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         let mut devices = 0;
         let mut linked = Vec::with_capacity(accounts.len());
-        for (n, account) in accounts.iter().enumerate() {
+        let to_link = if parts.unlinked { &[][..] } else { &accounts[..] };
+        for (n, account) in to_link.iter().enumerate() {
             let Some(adapter) = adapters.get(account.vendor) else { continue };
             let step = match (account.vendor, &account.link) {
                 // tado links by device code: the gateway starts it, the user approves it on
@@ -217,11 +224,24 @@ impl Demo {
                 .or_insert_with(|| uuid::Uuid::new_v4().to_string())
                 .clone();
             let account_id = format!("{}:{n}", account.vendor.to_lowercase());
-            devices += link_account(
+            // The user comes first: a device belongs to the client its user had when it was
+            // registered.
+            let user = store
+                .put_user(UserRecord {
+                    id: user_id.clone(),
+                    client_id: client.client_id.clone(),
+                    created_at: clock.now(),
+                })
+                .await
+                .context("creating the user")?;
+            anyhow::ensure!(
+                user.client_id == client.client_id,
+                "user {user_id} belongs to another API client"
+            );
+            devices += crate::linking::link_account(
                 store.as_ref(),
                 &poller,
                 adapter.as_ref(),
-                &client.client_id,
                 &user_id,
                 &account_id,
                 credentials,
@@ -239,9 +259,19 @@ impl Demo {
             &poller,
             options.seed,
         ));
+        let (listener, api_addr) = app::bind_api(options.listen).await?;
+        let link_page = crate::link_page::LinkPage::new(
+            config.clone(),
+            Arc::clone(&clock),
+            Some(sim_url.clone()),
+            Arc::clone(&store),
+            Arc::clone(&poller),
+            &app::public_url(&config, api_addr),
+        );
         let mut state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock));
         state.executor = Some(Arc::clone(&executor));
-        let (api_addr, api_task) = app::serve_api(options.listen, state, shutdown.clone()).await?;
+        state.linker = Some(link_page.clone());
+        let api_task = app::serve_api(listener, state, Some(link_page), shutdown.clone());
         let stats = poller.stats();
         let mut tasks = vec![sim_task, api_task];
         if !parts.manual_polling {
@@ -262,6 +292,7 @@ impl Demo {
             devices,
             linked,
             sim_requests,
+            accounts,
             trigger,
             tasks,
         })
@@ -291,61 +322,6 @@ impl Demo {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
     }
-}
-
-/// Creates the user for the API client if new, stores a linked account and registers its
-/// devices with the poller. Returns how many devices were registered. Fails when the user id
-/// belongs to another client.
-#[allow(clippy::too_many_arguments)]
-pub async fn link_account(
-    store: &dyn Store,
-    poller: &Poller,
-    adapter: &dyn VendorAdapter,
-    client_id: &str,
-    user_id: &str,
-    account_id: &str,
-    credentials: Credentials,
-    now: chrono::DateTime<Utc>,
-) -> anyhow::Result<usize> {
-    let vendor = adapter.info().name;
-    // The user comes first: a device belongs to the client its user had when registered.
-    let user = store
-        .put_user(UserRecord {
-            id: user_id.to_string(),
-            client_id: client_id.to_string(),
-            created_at: now,
-        })
-        .await
-        .context("creating the user")?;
-    anyhow::ensure!(user.client_id == client_id, "user {user_id} belongs to another API client");
-    let account = AccountRef {
-        user_id: user_id.to_string(),
-        vendor: vendor.to_string(),
-        account_id: account_id.to_string(),
-        credentials,
-    };
-    store.put_account(account.clone(), 0).await.context("storing the linked account")?;
-    let found = adapter
-        .discover(&account)
-        .await
-        .with_context(|| format!("discovering {vendor} devices"))?;
-    poller.after_unmetered_requests(vendor, account_id);
-    for device in &found {
-        let record = DeviceRecord {
-            device: oemgate_core::DeviceRef {
-                id: uuid::Uuid::new_v4().to_string(),
-                user_id: user_id.to_string(),
-                device_type: device.device_type,
-                vendor_id: device.vendor_id.clone(),
-                site_id: device.site_id.clone(),
-            },
-            vendor: vendor.to_string(),
-            account_id: account_id.to_string(),
-            created_at: now,
-        };
-        poller.register(record).await.context("registering a discovered device")?;
-    }
-    Ok(found.len())
 }
 
 /// `oemgate demo`: runs until Ctrl-C or SIGTERM, printing a summary every few seconds.

@@ -6,7 +6,9 @@
 //! - [`telemetry`]: the tracing subscriber.
 //! - [`shutdown`]: graceful shutdown handles and OS signals.
 //! - [`app`]: building the store, the adapters, the poller and the API server from a config.
-//! - [`linking`]: a user's linking step (code, login, API key) -> vendor credentials.
+//! - [`linking`]: a user's linking step (code, login, API key) -> vendor credentials ->
+//!   a stored account with registered devices.
+//! - [`link_page`]: the HTML flow behind `linkUrl` that drives the vendor's auth flow.
 //! - [`sim`]: the simulated world and every vendor simulator under one HTTP listener.
 //! - [`demo`]: the whole system in one process on a synthetic fleet.
 //! - [`clients`]: `oemgate clients ...`, API client administration in the shared store.
@@ -15,6 +17,7 @@ pub mod app;
 pub mod clients;
 pub mod config;
 pub mod demo;
+pub mod link_page;
 pub mod linking;
 pub mod shutdown;
 pub mod sim;

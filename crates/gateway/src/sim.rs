@@ -90,6 +90,10 @@ pub struct SimAccount {
     pub devices: Vec<DeviceId>,
     /// What linking it takes.
     pub link: LinkStep,
+    /// For OAuth vendors with a simulated sign-in page (Tesla, Enphase, SMA, Nest): the e-mail the
+    /// owner signs in with there (`login_hint`); for ecobee the portal user who enters the
+    /// PIN. For linking through the link page.
+    pub login: Option<String>,
 }
 
 /// Every vendor simulator on one world.
@@ -273,12 +277,14 @@ impl SimHost {
                     continue;
                 }
                 let sites = std::slice::from_ref(&site);
+                let mut login = None;
                 let (api_vendor, link) = match vendor {
                     "tesla" => {
-                        let (_, code) = self
+                        let (account, code) = self
                             .tesla
                             .link(&devices)
                             .map_err(|e| anyhow::anyhow!("linking Tesla devices: {e}"))?;
+                        login = self.tesla.login(&account);
                         (
                             "TESLA",
                             LinkStep::AuthorizationCode {
@@ -289,6 +295,7 @@ impl SimHost {
                     }
                     "enphase" => {
                         let link = self.enphase.create_account(sites);
+                        login = Some(link.email.clone());
                         (
                             "ENPHASE",
                             LinkStep::AuthorizationCode {
@@ -313,6 +320,7 @@ impl SimHost {
                     ),
                     "sma" => {
                         let link = self.sma.create_account(sites);
+                        login = Some(link.login.clone());
                         let code = link.authorization_code;
                         (
                             "SMA",
@@ -345,10 +353,12 @@ impl SimHost {
                     }
                     "ecobee" => {
                         let link = self.ecobee.create_account(sites);
+                        login = Some(link.username.clone());
                         ("ECOBEE", LinkStep::Pin { code: link.code })
                     }
                     "nest" => {
                         let link = self.nest.create_account(sites);
+                        login = Some(link.user.clone());
                         (
                             "NEST",
                             LinkStep::AuthorizationCode {
@@ -368,7 +378,13 @@ impl SimHost {
                     }
                     other => anyhow::bail!("no simulator for vendor {other}"),
                 };
-                accounts.push(SimAccount { vendor: api_vendor, site: site.clone(), devices, link });
+                accounts.push(SimAccount {
+                    vendor: api_vendor,
+                    site: site.clone(),
+                    devices,
+                    link,
+                    login,
+                });
             }
         }
         Ok(accounts)

@@ -69,10 +69,35 @@ fn malformed_duration_is_named_from_file_and_environment() {
 fn unreachable_redis_is_named() {
     let output = oemgate(
         &["check-config"],
-        &[("OEMGATE_STORE__BACKEND", "redis"), ("OEMGATE_STORE__REDIS_URL", "redis://127.0.0.1:1")],
+        &[
+            ("OEMGATE_STORE__BACKEND", "redis"),
+            ("OEMGATE_STORE__REDIS_URL", "redis://127.0.0.1:1"),
+            ("OEMGATE_STORE__ENCRYPTION_KEY", KEY),
+        ],
     );
     let line = one_line_error(&output);
     assert!(line.contains("redis://127.0.0.1:1"), "{line}");
+}
+
+/// A test key (base64 of the bytes 0..32).
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+#[test]
+fn redis_needs_a_valid_encryption_key() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    for (key, expected) in [("", "is required"), ("c2hvcnQ=", "5 bytes"), ("%%", "base64")] {
+        let output = oemgate(
+            &["check-config"],
+            &[
+                ("OEMGATE_STORE__BACKEND", "redis"),
+                ("OEMGATE_STORE__REDIS_URL", &url),
+                ("OEMGATE_STORE__ENCRYPTION_KEY", key),
+            ],
+        );
+        let line = one_line_error(&output);
+        assert!(line.contains("store.encryption_key") && line.contains(expected), "{key}: {line}");
+        assert!(!line.contains(KEY));
+    }
 }
 
 #[test]
@@ -87,7 +112,11 @@ fn reachable_redis_checks_out() {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let output = oemgate(
         &["check-config"],
-        &[("OEMGATE_STORE__BACKEND", "redis"), ("OEMGATE_STORE__REDIS_URL", &url)],
+        &[
+            ("OEMGATE_STORE__BACKEND", "redis"),
+            ("OEMGATE_STORE__REDIS_URL", &url),
+            ("OEMGATE_STORE__ENCRYPTION_KEY", KEY),
+        ],
     );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("store: redis"));
@@ -121,6 +150,8 @@ mod clients {
                 ("OEMGATE_STORE__BACKEND", "redis"),
                 ("OEMGATE_STORE__REDIS_URL", &url),
                 ("OEMGATE_STORE__KEY_PREFIX", prefix),
+                // A Redis deployment always has a credentials key, whatever the command.
+                ("OEMGATE_STORE__ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
             ],
         )
     }
@@ -165,6 +196,7 @@ mod clients {
                 config: ApiConfig::default(),
                 metrics: None,
                 executor: None,
+                linker: None,
             }))
         }
 

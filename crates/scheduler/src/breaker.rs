@@ -106,6 +106,12 @@ impl Breaker {
         }
     }
 
+    /// Until when side requests that must not become the probe (token refreshes) should
+    /// wait: `None` while closed or once the probe time has come.
+    pub fn blocked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        (self.state != BreakerState::Closed && now < self.open_until).then_some(self.open_until)
+    }
+
     /// Records a request's outcome: `None` for success, else the error kind.
     /// Only server-side trouble (Transient) counts towards opening; a rate limit, a device
     /// that sleeps or a bad credential says nothing about the vendor's health.

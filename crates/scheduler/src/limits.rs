@@ -330,9 +330,29 @@ impl VendorGate {
         Admission::Go(Ticket { gate: Arc::clone(&self.state), key: rate_key.to_string(), probe })
     }
 
-    /// Holds `rate_key` until `until`: requests were sent that the gate could not meter (the
-    /// discovery calls of a linking flow), so the vendor's window must roll over before the
-    /// gate spends more against it.
+    /// Until when a token refresh should wait because the vendor is failing (the breaker is
+    /// open): refreshes go to the vendor's auth server, which counts against no data quota,
+    /// but during an outage they must not storm it either.
+    pub fn refresh_blocked_until(&self) -> Option<DateTime<Utc>> {
+        let now = self.clock.now();
+        self.breaker.lock().unwrap_or_else(|e| e.into_inner()).blocked_until(now)
+    }
+
+    /// Accounts for `requests` already sent against `rate_key` that did not pass the gate
+    /// (the discovery calls of a linking flow): they are taken from the rate budget. When
+    /// the budget cannot cover them all, the vendor's window is over-spent already, so the
+    /// key is held for a whole minute, long enough for any per-minute window to roll over.
+    pub fn spend(&self, rate_key: &str, requests: u32) {
+        let Some(rate) = &self.rate else { return };
+        for _ in 0..requests {
+            if rate.check_key(&rate_key.to_string()).is_err() {
+                self.hold(rate_key, self.clock.now() + chrono::Duration::seconds(60));
+                return;
+            }
+        }
+    }
+
+    /// Holds `rate_key` until `until`: nothing more is sent against it before then.
     pub fn hold(&self, rate_key: &str, until: DateTime<Utc>) {
         let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
         let entry = holds.entry(rate_key.to_string()).or_insert(until);
@@ -577,6 +597,26 @@ mod tests {
         assert_eq!(gate.used_today("site"), 1);
         assert!((gate.quota_used_ratio() - 1.0 / 300.0).abs() < 1e-9);
         let _ = clock;
+    }
+
+    #[test]
+    fn unmetered_requests_are_charged_and_an_overspent_window_is_waited_out() {
+        let (gate, clock) = gate(limits(60, 10, None, 100));
+        // Four discovery calls fit the burst: charged, nothing held.
+        gate.spend("a", 4);
+        for _ in 0..6 {
+            drop(go(gate.admit("a", "a", 1)));
+        }
+        assert_eq!(deferred(gate.admit("a", "a", 1)).1, DeferReason::RateLimit);
+        // Twenty more than the budget holds: the key waits a whole minute.
+        gate.spend("b", 20);
+        let (until, reason) = deferred(gate.admit("b", "b", 1));
+        assert_eq!(
+            (until, reason),
+            (start() + chrono::Duration::seconds(60), DeferReason::VendorHold)
+        );
+        clock.advance(Duration::from_secs(60));
+        drop(go(gate.admit("b", "b", 1)));
     }
 
     #[test]

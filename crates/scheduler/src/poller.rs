@@ -349,13 +349,13 @@ impl Poller {
         Ok(())
     }
 
-    /// Tells the vendor's gate that requests it did not meter were just sent for an account
-    /// (linking and discovery run outside the poller): its rate key is held for a minute, so
-    /// the first polls of the new devices do not add to an already spent vendor window.
-    pub fn after_unmetered_requests(&self, vendor: &str, account_id: &str) {
+    /// Tells the vendor's gate that `requests` it did not meter were just sent for an
+    /// account (linking and discovery run outside the poller), so the first polls of the
+    /// new devices do not add to an already spent vendor window.
+    pub fn after_unmetered_requests(&self, vendor: &str, account_id: &str, requests: u32) {
         let Some(gate) = self.gates.get(vendor) else { return };
         let key = VendorGate::scope_key(gate.limits().rate_scope, account_id, None, "");
-        gate.hold(&key, self.clock.now() + chrono::Duration::seconds(60));
+        gate.spend(&key, requests);
     }
 
     /// Claims the due devices of the owned shards and polls them. Returns what it did.
@@ -825,25 +825,20 @@ impl Poller {
     /// two instances never both spend a single-use refresh token: the loser of the race
     /// reloads the winner's credentials instead.
     ///
-    /// The refresh passes the vendor's gate like a read (one request against the account's
-    /// rate key): during an outage it waits for the breaker instead of hammering the
-    /// vendor's token endpoint.
+    /// While the vendor's breaker is open the refresh waits for the probe time instead of
+    /// hammering the vendor's token endpoint. It spends no data rate or quota budget (token
+    /// endpoints are not counted against them) and its outcome does not feed the breaker
+    /// (the auth server may answer while the data API is down).
     async fn refresh(
         &self,
         adapter: &dyn VendorAdapter,
         gate: &VendorGate,
         account: &AccountRecord,
     ) -> Result<AccountRecord, ReadError> {
-        let key = format!("account:{}", account.account.account_id);
-        let ticket = match gate.admit(&key, &key, 1) {
-            Admission::Go(ticket) => ticket,
-            Admission::Defer { until, reason } => {
-                return Err(ReadError::Deferred { until, reason });
-            }
-        };
+        if let Some(until) = gate.refresh_blocked_until() {
+            return Err(ReadError::Deferred { until, reason: DeferReason::BreakerOpen });
+        }
         let credentials = adapter.refresh_credentials(&account.account).await;
-        gate.record(&key, credentials.as_ref().err().map(|e| (e.kind(), e.retry_after())));
-        drop(ticket);
         self.count_requests(adapter.info().name, &[], 1);
         let credentials = credentials?;
         self.stats.credential_refreshes.fetch_add(1, Ordering::Relaxed);

@@ -1,5 +1,6 @@
-//! Small HTTP helpers every vendor simulator needs: rendering the `Truncated` fault and
-//! decoding form and query strings the way the vendors' servers do.
+//! Small HTTP helpers every vendor simulator needs: rendering the `Truncated` fault,
+//! decoding form and query strings the way the vendors' servers do, and the pieces of an
+//! OAuth authorize page (the login form a user fills in, the redirect back to the client).
 
 use std::collections::BTreeMap;
 
@@ -53,6 +54,96 @@ pub fn parse_form(q: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Minimal HTML escaping for text and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The login page of a simulated authorize endpoint: a GET form back to `action` that
+/// carries every authorize parameter as a hidden field plus the owner's login as
+/// `login_hint`, with an "Allow" and a "Deny" (`decision=deny`) button. `message` is shown
+/// above the form (an unknown login, say).
+pub fn authorize_form(
+    vendor: &str,
+    action: &str,
+    params: &BTreeMap<String, String>,
+    message: Option<&str>,
+) -> String {
+    let hidden: String = params
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "login_hint" | "decision"))
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                html_escape(k),
+                html_escape(v)
+            )
+        })
+        .collect();
+    let message =
+        message.map(|m| format!("<p class=\"error\">{}</p>", html_escape(m))).unwrap_or_default();
+    let vendor = html_escape(vendor);
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{vendor} sign-in \
+         (simulated)</title></head><body><h1>Sign in to {vendor}</h1>{message}\
+         <form method=\"get\" action=\"{}\">{hidden}\
+         <label>E-mail <input name=\"login_hint\" autocomplete=\"username\"></label>\
+         <button name=\"decision\" value=\"allow\">Allow</button>\
+         <button name=\"decision\" value=\"deny\">Deny</button></form></body></html>",
+        html_escape(action)
+    )
+}
+
+/// Percent-encodes one query component (everything but RFC 3986's unreserved characters).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `redirect_uri` with `pairs` appended to its query, before any fragment (`None` when it
+/// is not an absolute URL).
+pub fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Option<String> {
+    let (base, fragment) = match redirect_uri.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (redirect_uri, None),
+    };
+    let (scheme, rest) = base.split_once("://")?;
+    if scheme.is_empty() || rest.is_empty() || base.chars().any(char::is_whitespace) {
+        return None;
+    }
+    let mut out = base.to_string();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        let sep = if i == 0 && !base.contains('?') { '?' } else { '&' };
+        out.push(sep);
+        out.push_str(&url_encode(k));
+        out.push('=');
+        out.push_str(&url_encode(v));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +158,20 @@ mod tests {
         assert_eq!(form["a"], "b c");
         assert_eq!(form["bad"], "%zz");
         assert_eq!(form["t"], "%4");
+    }
+
+    #[test]
+    fn redirects_append_to_the_query() {
+        let pairs = [("code", "a b&c"), ("state", "s")];
+        assert_eq!(
+            redirect_with("http://x.example/cb", &pairs).unwrap(),
+            "http://x.example/cb?code=a%20b%26c&state=s"
+        );
+        assert_eq!(
+            redirect_with("http://x.example/cb?k=1#top", &pairs).unwrap(),
+            "http://x.example/cb?k=1&code=a%20b%26c&state=s#top"
+        );
+        assert_eq!(redirect_with("/relative", &pairs), None);
     }
 
     #[tokio::test]

@@ -39,6 +39,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     devices_by_client(store).await;
     resources(store).await;
     events(store).await;
+    link_sessions(store).await;
 }
 
 /// Page size used when walking a whole list.
@@ -922,4 +923,94 @@ pub async fn resources(store: &dyn Store) {
     assert_eq!(names(&after_deleted), [run.id("r1")]);
     // A deleted resource can be created again.
     assert_eq!(store.put_resource(resource("r2", "u2", "c1", 5, "new"), 0).await.expect("put"), 1);
+}
+
+fn link_session(run: &Run, name: &str, created_at: DateTime<Utc>) -> crate::LinkSession {
+    crate::LinkSession {
+        token_hash: run.id(name),
+        client_id: run.id("client"),
+        user_id: run.id("user"),
+        vendor: Some("TESLA".to_owned()),
+        vendor_type: Some(VendorType::Vehicle),
+        scopes: vec!["vehicle:read:data".to_owned()],
+        language: "en-US".to_owned(),
+        redirect_uri: "https://app.example/done".to_owned(),
+        color_scheme: "system".to_owned(),
+        relink_account_id: None,
+        created_at,
+        expires_at: created_at + Duration::hours(24),
+    }
+}
+
+/// Link sessions: readable until taken, taken exactly once (also under concurrent takes),
+/// expired at `expires_at` and then neither readable nor takeable; unknown hashes are
+/// `NotFound`.
+pub async fn link_sessions(store: &dyn Store) {
+    use crate::LinkSessionLookup::{Expired, NotFound, Open, Used};
+    let run = Run::new();
+    let session = link_session(&run, "s1", at(0));
+    store.put_link_session(session.clone()).await.expect("put session");
+    assert_eq!(store.get_link_session(&run.id("nope"), at(1)).await.expect("get"), NotFound);
+    assert_eq!(store.take_link_session(&run.id("nope"), at(1)).await.expect("take"), NotFound);
+    // Reading does not spend it.
+    for _ in 0..2 {
+        assert_eq!(
+            store.get_link_session(&session.token_hash, at(10)).await.expect("get"),
+            Open(Box::new(session.clone()))
+        );
+    }
+    assert_eq!(
+        store.take_link_session(&session.token_hash, at(20)).await.expect("take"),
+        Open(Box::new(session.clone()))
+    );
+    assert_eq!(store.take_link_session(&session.token_hash, at(21)).await.expect("take"), Used);
+    assert_eq!(store.get_link_session(&session.token_hash, at(21)).await.expect("get"), Used);
+
+    // Expiry: the last usable instant is just before expires_at.
+    let expiring = link_session(&run, "s2", at(0));
+    store.put_link_session(expiring.clone()).await.expect("put session");
+    let last = 24 * 3600 - 1;
+    assert_eq!(
+        store.get_link_session(&expiring.token_hash, at(last)).await.expect("get"),
+        Open(Box::new(expiring.clone()))
+    );
+    let end = 24 * 3600;
+    assert_eq!(store.get_link_session(&expiring.token_hash, at(end)).await.expect("get"), Expired);
+    assert_eq!(
+        store.take_link_session(&expiring.token_hash, at(end)).await.expect("take"),
+        Expired
+    );
+    // An expired session was not spent by the failed take.
+    assert_eq!(store.get_link_session(&expiring.token_hash, at(end)).await.expect("get"), Expired);
+
+    // Concurrent takes: exactly one wins.
+    let raced = link_session(&run, "s3", at(0));
+    store.put_link_session(raced.clone()).await.expect("put session");
+    let takes = (0..8).map(|_| store.take_link_session(&raced.token_hash, at(5)));
+    let outcomes = futures_join_all(takes).await;
+    let won = outcomes.iter().filter(|o| matches!(o, Ok(Open(_)))).count();
+    let lost = outcomes.iter().filter(|o| matches!(o, Ok(Used))).count();
+    assert_eq!((won, lost), (1, 7), "one take wins, the rest see Used: {outcomes:?}");
+}
+
+/// Polls all futures concurrently on the current task (no extra dependency for `join_all`).
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }

@@ -11,6 +11,7 @@
 //!
 //! - `traits`: the storage traits ([`DeviceStore`], [`ActionStore`], [`ScheduleStore`],
 //!   [`ClientStore`], [`AccountStore`], [`EventLog`], gathered in [`Store`]) and their records.
+//! - `link_sessions`: [`LinkSessionStore`], the single-use sessions of the link page.
 //! - `error`: [`StoreError`], what callers act on (conflict, not found, unavailable ...).
 //! - `shard`: which schedule shard a device lives in ([`shard_of`]).
 //! - [`memory`], [`redis_store`]: the backends.
@@ -18,23 +19,29 @@
 //! - `paging` and `codec` (private): the list order, cursors and encodings both backends
 //!   share, so they page and round-trip identically.
 //!
+//! - [`sealing`]: account credentials encrypted at rest under a [`CredentialKey`].
+//!
 //! [`connect`] picks the backend from configuration.
 
 mod codec;
 pub mod conformance;
 mod error;
+mod link_sessions;
 pub mod memory;
 mod paging;
 pub mod redis_store;
+pub mod sealing;
 mod shard;
 mod traits;
 
 use std::sync::Arc;
 
 pub use error::*;
+pub use link_sessions::*;
 pub use memory::MemoryStore;
 pub use paging::MAX_PAGE_SIZE;
 pub use redis_store::{RedisConfig, RedisStore};
+pub use sealing::CredentialKey;
 pub use shard::{SCHEDULE_SHARDS, all_shards, shard_of};
 pub use traits::*;
 

@@ -19,6 +19,8 @@ use crate::error::{StoreError, StoreResult};
 use crate::paging::{Direction, KeyRange, SortKey, page_keys};
 use crate::traits::*;
 
+mod link_sessions;
+
 /// The in-process store. Cheap to create; share it as `Arc<dyn Store>`.
 #[derive(Debug)]
 pub struct MemoryStore {
@@ -55,6 +57,7 @@ struct Inner {
     resource_order: HashMap<(String, ResourceOwner), BTreeSet<SortKey>>,
     events: VecDeque<(u64, Event)>,
     last_event: u64,
+    link_sessions: HashMap<String, link_sessions::Stored>,
 }
 
 impl Default for MemoryStore {

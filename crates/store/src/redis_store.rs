@@ -31,8 +31,10 @@
 //!   `created_at`), `member`, `indexes`; `{p}:idx:res:<kind>:client:<client>` and
 //!   `{p}:idx:res:<kind>:user:<user>` (sorted sets): resource sort keys per owner.
 //! - `{p}:token:<hash>` (string): token JSON, expiring at `expires_at` (`SET ... PXAT`).
-//! - `{p}:account:<id>` (hash): `version`, `body` (account JSON), `indexes`.
+//! - `{p}:account:<id>` (hash): `version`, `body` (account JSON; with a credential key the
+//!   credentials are sealed, see [`crate::sealing`]), `indexes`.
 //! - `{p}:idx:accounts:user:<user>` (set): account ids of a user.
+//! - `{p}:link:<token hash>` (hash): a link session (see `link_sessions`).
 //! - `{p}:events` (stream): field `event` holds the event JSON with an empty id; the stream
 //!   entry id is the event id.
 //!
@@ -45,6 +47,7 @@
 //! Multi-key writes run as Lua scripts (see `scripts`) so they are atomic. Redis 6.2 or later
 //! is required (`ZADD LT`, `SET PXAT`, exclusive `XRANGE` starts).
 
+mod link_sessions;
 mod scripts;
 
 use std::time::Duration;
@@ -59,6 +62,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{decode, encode, from_millis, to_millis};
 use crate::error::{StoreError, StoreResult};
 use crate::paging::{Direction, KeyRange, SortKey, page_keys};
+use crate::sealing;
 use crate::traits::*;
 use scripts::Scripts;
 
@@ -82,6 +86,9 @@ pub struct RedisConfig {
     /// The event stream is trimmed to about this many entries (default
     /// [`DEFAULT_EVENT_LOG_CAP`]).
     pub event_log_max_len: usize,
+    /// Seals account credentials at rest (see [`crate::sealing`]); `None` stores them in
+    /// the clear (default).
+    pub credential_key: Option<crate::sealing::CredentialKey>,
 }
 
 impl RedisConfig {
@@ -97,7 +104,14 @@ impl RedisConfig {
             connect_timeout: Duration::from_secs(3),
             response_timeout: Duration::from_secs(5),
             event_log_max_len: DEFAULT_EVENT_LOG_CAP,
+            credential_key: None,
         }
+    }
+
+    /// The same settings with account credentials sealed under `key`.
+    pub fn with_credential_key(mut self, key: crate::sealing::CredentialKey) -> Self {
+        self.credential_key = Some(key);
+        self
     }
 }
 
@@ -108,6 +122,7 @@ pub struct RedisStore {
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
     event_log_max_len: usize,
+    credential_key: Option<std::sync::Arc<crate::sealing::CredentialKey>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -162,6 +177,7 @@ impl RedisStore {
             keys: Keys { tag: format!("{{{}}}", config.prefix) },
             scripts: std::sync::Arc::new(Scripts::new()),
             event_log_max_len: config.event_log_max_len.max(1),
+            credential_key: config.credential_key.map(std::sync::Arc::new),
         })
     }
 
@@ -854,13 +870,16 @@ impl ClientStore for RedisStore {
 impl AccountStore for RedisStore {
     async fn put_account(&self, account: AccountRef, expected_version: u64) -> StoreResult<u64> {
         let key = self.keys.account(&account.account_id);
+        let user_id = account.user_id.clone();
+        let account_id = account.account_id.clone();
+        let body = encode(&key, &self.account_body(&key, account)?)?;
         let mut invocation = self.scripts.put_versioned.prepare_invoke();
         invocation
             .key(&key)
-            .key(self.keys.accounts_of_user(&account.user_id))
+            .key(self.keys.accounts_of_user(&user_id))
             .arg(expected_version)
-            .arg(encode(&key, &account)?)
-            .arg(&account.account_id);
+            .arg(body)
+            .arg(&account_id);
         self.compare_and_set("put_account", &key, expected_version, invocation).await
     }
 
@@ -881,7 +900,7 @@ impl AccountStore for RedisStore {
             let mut invocation = self.scripts.put_versioned.prepare_invoke();
             invocation
                 .key(&key)
-                .key(self.keys.accounts_of_user(&stored.account.user_id))
+                .key(self.keys.accounts_of_user(stored.account.user_id()))
                 .arg(version)
                 .arg(encode(&key, &stored)?)
                 .arg(account_id);
@@ -895,14 +914,18 @@ impl AccountStore for RedisStore {
     }
 
     async fn get_account(&self, account_id: &str) -> StoreResult<Option<AccountRecord>> {
-        let stored = self.read_one_versioned(self.keys.account(account_id)).await?;
-        Ok(stored.map(StoredAccount::into_record))
+        let key = self.keys.account(account_id);
+        let stored = self.read_one_versioned(key.clone()).await?;
+        stored.map(|(version, stored)| self.open_account(&key, version, stored)).transpose()
     }
 
     async fn accounts_of_user(&self, user_id: &str) -> StoreResult<Vec<AccountRecord>> {
         let set = self.keys.accounts_of_user(user_id);
         let stored = self.read_set(&set, |id| self.keys.account(id)).await?;
-        Ok(stored.into_iter().map(StoredAccount::into_record).collect())
+        stored
+            .into_iter()
+            .map(|(version, stored)| self.open_account(&set, version, stored))
+            .collect()
     }
 
     async fn delete_account(&self, account_id: &str) -> StoreResult<bool> {
@@ -913,20 +936,37 @@ impl AccountStore for RedisStore {
     }
 }
 
-/// An account's `body`: the account JSON plus its validity (absent while valid, so bodies
-/// written before the flag existed read as valid).
+impl RedisStore {
+    /// The body stored for an account: credentials sealed when a key is configured.
+    fn account_body(&self, key: &str, account: AccountRef) -> StoreResult<StoredAccount> {
+        let account = match &self.credential_key {
+            Some(sealer) => sealing::StoredAccount::Sealed(sealing::seal(sealer, key, &account)?),
+            None => sealing::StoredAccount::Plain(account),
+        };
+        Ok(StoredAccount { account, invalid_since: None })
+    }
+
+    /// An account record from its stored body (`what` names it in errors).
+    fn open_account(
+        &self,
+        what: &str,
+        version: u64,
+        stored: StoredAccount,
+    ) -> StoreResult<AccountRecord> {
+        let account = sealing::open(self.credential_key.as_deref(), what, stored.account)?;
+        Ok(AccountRecord { account, version, invalid_since: stored.invalid_since })
+    }
+}
+
+/// An account's `body`: the account JSON (its credentials sealed when the store has a key,
+/// see [`crate::sealing`]) plus its validity (absent while valid, so bodies written before
+/// the flag existed read as valid). Invalidating rewrites the body without opening it.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StoredAccount {
     #[serde(flatten)]
-    account: AccountRef,
+    account: sealing::StoredAccount,
     #[serde(default, rename = "invalidSince", skip_serializing_if = "Option::is_none")]
     invalid_since: Option<DateTime<Utc>>,
-}
-
-impl StoredAccount {
-    fn into_record((version, stored): (u64, StoredAccount)) -> AccountRecord {
-        AccountRecord { account: stored.account, version, invalid_since: stored.invalid_since }
-    }
 }
 
 #[async_trait]

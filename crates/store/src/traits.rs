@@ -444,6 +444,7 @@ pub trait Store:
     + UserStore
     + ResourceStore
     + EventLog
+    + crate::link_sessions::LinkSessionStore
 {
     /// The backend's name ("memory", "redis") for logs and health.
     fn backend(&self) -> &'static str;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use oemgate_core::{DeviceRef, VendorType};
 use oemgate_store::conformance::run_all;
 use oemgate_store::{
-    ClientStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, RedisConfig, RedisStore,
-    StoreError,
+    AccountStore, ClientStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, RedisConfig,
+    RedisStore, StoreError,
 };
 
 fn redis_url() -> String {
@@ -171,6 +171,62 @@ async fn corrupt_redis_records_are_reported_not_panicked_on() {
         raw(&mut conn, &["XADD", &key("events"), "*", "event", "[]"]).await;
         let result = store.read_events(None, 10).await;
         assert!(matches!(result, Err(StoreError::Corrupt { .. })), "{result:?}");
+    })
+    .await;
+}
+
+/// With a credential key, Redis conforms as before, its account records hold no token in
+/// the clear, and they do not open without the key or with another one.
+#[tokio::test]
+async fn redis_seals_credentials_at_rest() {
+    with_prefix(|prefix| async move {
+        let url = redis_url();
+        let key = oemgate_store::CredentialKey::generate();
+        let sealed = Arc::new(
+            RedisStore::connect(RedisConfig::new(&url, &prefix).with_credential_key(key.clone()))
+                .await
+                .unwrap(),
+        );
+        run_all(sealed.clone()).await;
+
+        let account = oemgate_core::AccountRef {
+            user_id: "sealed-user".into(),
+            vendor: "TESLA".into(),
+            account_id: "sealed-account".into(),
+            credentials: oemgate_core::Credentials {
+                access_token: "access-token-in-the-clear?".into(),
+                refresh_token: Some("refresh-token-in-the-clear?".into()),
+                ..Default::default()
+            },
+        };
+        assert_eq!(sealed.put_account(account.clone(), 0).await.unwrap(), 1);
+        assert_eq!(sealed.get_account("sealed-account").await.unwrap().unwrap().account, account);
+        assert_eq!(sealed.accounts_of_user("sealed-user").await.unwrap()[0].account, account);
+
+        // Every byte Redis holds for the account, read around the store.
+        let mut conn = raw_connection().await;
+        let record_key = format!("{{{prefix}}}:account:sealed-account");
+        let fields: Vec<Vec<u8>> =
+            redis::cmd("HVALS").arg(&record_key).query_async(&mut conn).await.unwrap();
+        assert!(!fields.is_empty());
+        let stored = String::from_utf8_lossy(&fields.concat()).into_owned();
+        assert!(stored.contains("sealed-account"), "ids stay readable: {stored}");
+        for secret in ["access-token-in-the-clear?", "refresh-token-in-the-clear?"] {
+            assert!(!stored.contains(secret), "{secret} stored in the clear: {stored}");
+        }
+
+        // Without the key, or with another one, the record is reported, never guessed.
+        let keyless = connect(&prefix).await;
+        let read = keyless.get_account("sealed-account").await;
+        assert_eq!(corrupt_key(&read), Some(record_key.as_str()), "{read:?}");
+        let other = RedisStore::connect(
+            RedisConfig::new(&url, &prefix)
+                .with_credential_key(oemgate_store::CredentialKey::generate()),
+        )
+        .await
+        .unwrap();
+        assert!(corrupt_key(&other.get_account("sealed-account").await).is_some());
+        assert!(other.accounts_of_user("sealed-user").await.is_err());
     })
     .await;
 }
