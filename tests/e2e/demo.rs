@@ -8,14 +8,6 @@ use serde_json::Value;
 
 use crate::support::{demo, token};
 
-/// Polls every 10 simulated seconds for `minutes`.
-async fn run_for(demo: &oemgate::demo::Demo, clock: &oemgate_core::ManualClock, minutes: u64) {
-    for _ in 0..minutes * 6 {
-        clock.advance(Duration::from_secs(10));
-        demo.poller.tick().await.unwrap();
-    }
-}
-
 async fn list(
     http: &reqwest::Client,
     demo: &oemgate::demo::Demo,
@@ -37,7 +29,7 @@ async fn list(
 async fn devices_of_every_vendor_are_polled_stored_and_served_behind_a_token() {
     let (demo, clock) = demo(16, None).await;
     assert!(demo.devices > 0);
-    run_for(&demo, &clock, 10).await;
+    crate::support::poll_for(&demo, &clock, 10).await;
     let http = reqwest::Client::new();
 
     let response = http.get(format!("{}/vehicles", demo.api_url)).send().await.unwrap();
@@ -115,7 +107,7 @@ async fn devices_of_every_vendor_are_polled_stored_and_served_behind_a_token() {
     let before: Vec<Value> =
         [list(&http, &demo, &token, "meters").await, list(&http, &demo, &token, "inverters").await]
             .concat();
-    run_for(&demo, &clock, 120).await;
+    crate::support::poll_for(&demo, &clock, 120).await;
     // The first token expired meanwhile (1 h lifetime on the simulated clock).
     let token = crate::support::token(&http, &demo).await;
     let after: Vec<Value> =
@@ -161,7 +153,7 @@ async fn sleeping_cars_are_not_woken_and_every_device_stays_fresh() {
     let (demo, clock) = demo(10, None).await;
     let wakes_before = demo.sim.tesla.request_counts().wakes;
     // Two simulated hours of polling.
-    run_for(&demo, &clock, 120).await;
+    crate::support::poll_for(&demo, &clock, 120).await;
     assert_eq!(demo.sim.tesla.request_counts().wakes, wakes_before, "polling woke a car");
     for vehicle in demo.sim.world.devices().iter().filter(|d| d.kind == DeviceKind::Vehicle) {
         assert_eq!(demo.sim.world.wake_count(&vehicle.id).requested, 0);
@@ -207,7 +199,7 @@ async fn sleeping_cars_are_not_woken_and_every_device_stays_fresh() {
 #[tokio::test]
 async fn a_refresh_hint_brings_one_poll_forward() {
     let (demo, clock) = demo(2, None).await;
-    run_for(&demo, &clock, 5).await;
+    crate::support::poll_for(&demo, &clock, 5).await;
     let http = reqwest::Client::new();
     let token = token(&http, &demo).await;
     let list: Value = http

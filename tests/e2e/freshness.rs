@@ -75,14 +75,6 @@ async fn all_devices(demo: &oemgate::demo::Demo) -> Vec<DeviceRecord> {
     }
 }
 
-/// Polls every 10 simulated seconds for `minutes`.
-async fn run_for(demo: &oemgate::demo::Demo, clock: &oemgate_core::ManualClock, minutes: u64) {
-    for _ in 0..minutes * 6 {
-        clock.advance(Duration::from_secs(10));
-        demo.poller.tick().await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_day_sees_every_change_within_its_context_bound() {
     let journal = Arc::new(Journal::default());
@@ -95,7 +87,7 @@ async fn a_simulated_day_sees_every_change_within_its_context_bound() {
         std::env::var("OEMGATE_DAY_HOUSEHOLDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
     let (demo, clock) = demo_observed(config, households, None, Some(observer)).await;
     let start = clock.now();
-    run_for(&demo, &clock, 24 * 60).await;
+    crate::support::poll_for(&demo, &clock, 24 * 60).await;
     let end = clock.now();
     demo.sim.world.advance_to(end);
 
@@ -231,12 +223,12 @@ async fn an_outage_costs_one_request_per_probe_and_freshness_returns_within_a_bo
     let devices: Vec<DeviceRecord> =
         all_devices(&demo).await.into_iter().filter(|d| d.vendor == vendor).collect();
     assert!(!devices.is_empty(), "the fleet has {vendor} devices");
-    run_for(&demo, &clock, 10).await;
+    crate::support::poll_for(&demo, &clock, 10).await;
 
     let outage_start = clock.now();
     let outage = Duration::from_secs(30 * 60);
     demo.sim.world.faults().schedule_outage("enphase", outage_start, outage);
-    run_for(&demo, &clock, 30).await;
+    crate::support::poll_for(&demo, &clock, 30).await;
     let outage_end = clock.now();
 
     // During the outage: a few failures open the breaker, then one probe per minute.
@@ -264,7 +256,7 @@ async fn an_outage_costs_one_request_per_probe_and_freshness_returns_within_a_bo
     }
 
     // Within one bound (7 minutes) after the outage every device is read again.
-    run_for(&demo, &clock, 7).await;
+    crate::support::poll_for(&demo, &clock, 7).await;
     for d in &devices {
         let snapshot = demo.store.get_snapshot(&d.device.id).await.unwrap().unwrap();
         assert!(snapshot.observed_at >= outage_end, "{} stale", d.device.id);

@@ -123,10 +123,7 @@ fn query(url: &Url) -> BTreeMap<String, String> {
 /// Six simulated minutes of polling: FusionSolar allows one call a minute per account, and
 /// linking already spent discovery's calls, so its three devices take a few minutes.
 async fn poll_a_while(demo: &Demo, clock: &ManualClock) {
-    for _ in 0..36 {
-        clock.advance(Duration::from_secs(10));
-        demo.poller.tick().await.unwrap();
-    }
+    crate::support::poll_for(demo, clock, 6).await;
 }
 
 async fn user_devices(

@@ -102,3 +102,11 @@ pub async fn token(http: &reqwest::Client, demo: &Demo) -> String {
     let body: Value = response.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_string()
 }
+
+/// Polls every 10 simulated seconds for `minutes` (the demo's poller, ticked by hand).
+pub async fn poll_for(demo: &Demo, clock: &ManualClock, minutes: u64) {
+    for _ in 0..minutes * 6 {
+        clock.advance(std::time::Duration::from_secs(10));
+        demo.poller.tick().await.unwrap();
+    }
+}

@@ -769,6 +769,16 @@ impl Poller {
         }
     }
 
+    /// The device's vendor gate and the key its daily quota is counted against, if the vendor
+    /// has a daily quota.
+    fn quota_key(&self, record: &DeviceRecord) -> Option<(&Arc<VendorGate>, String)> {
+        let gate = self.gates.get(&record.vendor)?;
+        let quota = gate.limits().daily_quota?;
+        let device = &record.device;
+        let site = device.site_id.as_deref();
+        Some((gate, VendorGate::scope_key(quota.per, &record.account_id, site, &device.id)))
+    }
+
     /// The interval the device's vendor quota allows for `context`, if the vendor has a daily
     /// quota.
     fn quota_stretch(
@@ -776,22 +786,14 @@ impl Poller {
         record: &DeviceRecord,
         context: PollContext,
     ) -> Option<chrono::Duration> {
-        let gate = self.gates.get(&record.vendor)?;
+        let (gate, key) = self.quota_key(record)?;
         let adapter = self.adapters.get(&record.vendor)?;
-        let quota = gate.limits().daily_quota?;
-        let device = &record.device;
-        let key = VendorGate::scope_key(
-            quota.per,
-            &record.account_id,
-            device.site_id.as_deref(),
-            &device.id,
-        );
         let demand = Demand {
             interval: self.planner.interval(context),
-            cost: adapter.poll_cost(device.device_type),
+            cost: adapter.poll_cost(record.device.device_type),
             context,
         };
-        let interval = gate.quota_interval(&key, &device.id, demand)?;
+        let interval = gate.quota_interval(&key, &record.device.id, demand)?;
         chrono::Duration::from_std(interval).ok()
     }
 
@@ -809,16 +811,8 @@ impl Poller {
     /// its context asks for: the device cannot meet its bound and is reported as
     /// quota-limited. `None` for devices whose bound the quota can pay for.
     pub fn quota_limited_interval(&self, record: &DeviceRecord) -> Option<Duration> {
-        let gate = self.gates.get(&record.vendor)?;
-        let quota = gate.limits().daily_quota?;
-        let device = &record.device;
-        let key = VendorGate::scope_key(
-            quota.per,
-            &record.account_id,
-            device.site_id.as_deref(),
-            &device.id,
-        );
-        gate.stretched_interval(&key, &device.id)
+        let (gate, key) = self.quota_key(record)?;
+        gate.stretched_interval(&key, &record.device.id)
     }
 
     /// Refreshes an account's credentials and stores them with a compare-and-set, so that
