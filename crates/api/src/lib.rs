@@ -15,6 +15,9 @@
 //! - [`health`]: the readiness check, `GET /health/ready`, and `GET /metrics`.
 //! - [`users`]: the client's users, their linked vendors, unlinking and disconnecting.
 //! - [`locations`]: locations CRUD and assigning chargers and HVAC units to them.
+//! - [`schedules`]: charge and temperature schedules, stored, with a status derived at now.
+//! - [`tariffs`]: a client's tariffs and the tariff schedules of locations.
+//! - [`smart_charging`]: vehicle smart-charging policies, status, overrides and plans.
 //! - [`body`]: JSON request bodies and the body size limit.
 //!
 //! Conventions every route keeps: unknown routes answer 404 and known routes with another
@@ -44,6 +47,9 @@ pub mod link;
 pub mod locations;
 pub mod pagination;
 pub mod problem;
+pub mod schedules;
+pub mod smart_charging;
+pub mod tariffs;
 pub mod users;
 pub mod version;
 
@@ -115,6 +121,9 @@ pub fn router(state: ApiState) -> Router {
         .merge(users::routes())
         .merge(locations::routes())
         .merge(link::routes())
+        .merge(schedules::routes())
+        .merge(tariffs::routes())
+        .merge(smart_charging::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
     Router::new()
         .route("/oauth2/token", post(auth::token))

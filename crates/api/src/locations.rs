@@ -214,6 +214,8 @@ async fn update(
 async fn delete(state: &ApiState, client: &ClientId, id: &str) -> Result<Json<Value>, Problem> {
     let record = get_location(state, client, id).await?;
     state.store.delete_resource(KIND, id).await?;
+    // Its tariff schedule has no place left to apply to.
+    state.store.delete_resource(crate::tariffs::LOCATION_KIND, id).await?;
     // Devices that pointed at it are at no known location any more.
     let mut page =
         PageRequest { page_size: oemgate_store::MAX_PAGE_SIZE, ..PageRequest::default() };

@@ -37,7 +37,15 @@ use crate::problem::Problem;
 
 /// Resource kinds owned by a user that go with the user. Kinds added later (schedules,
 /// tariffs, policies) are listed here so unlinking a user leaves nothing behind.
-pub const USER_RESOURCE_KINDS: &[&str] = &[locations::KIND, locations::DEVICE_LOCATION_KIND];
+pub const USER_RESOURCE_KINDS: &[&str] = &[
+    locations::KIND,
+    locations::DEVICE_LOCATION_KIND,
+    crate::schedules::KIND,
+    crate::tariffs::LOCATION_KIND,
+    crate::smart_charging::POLICY_KIND,
+    crate::smart_charging::OVERRIDE_KIND,
+    crate::smart_charging::PLAN_KIND,
+];
 
 /// Every device of a user (all pages).
 async fn devices_of(
@@ -72,6 +80,9 @@ async fn remove_devices(
         let last = state.store.get_snapshot(id).await?;
         state.store.delete_device(id).await?;
         state.store.delete_resource(locations::DEVICE_LOCATION_KIND, id).await?;
+        // Per-vehicle smart charging goes with the vehicle.
+        state.store.delete_resource(crate::smart_charging::POLICY_KIND, id).await?;
+        state.store.delete_resource(crate::smart_charging::OVERRIDE_KIND, id).await?;
         if announce {
             let resource = last.map(|s| s.resource).unwrap_or_else(|| json!({ "id": id }));
             state
