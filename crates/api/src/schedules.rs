@@ -448,85 +448,100 @@ async fn delete(state: &ApiState, client: &ClientId, id: &str) -> Result<StatusC
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Whether `rule` applies at `at`, whose local wall time is `local` (weekday 0 = Monday,
-/// minute of the day).
-fn applies(rule: &Value, at: DateTime<Utc>, weekday: u32, minute: u32) -> bool {
-    let time = |field: &str| {
-        rule.get(field).and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-    };
-    if time("fromTimestamp").is_some_and(|from| at < from) {
-        return false;
-    }
-    if time("toTimestamp").is_some_and(|to| at >= to) {
-        return false;
-    }
-    if let Some(days) = rule.get("weekdays").and_then(Value::as_array)
-        && !days.iter().any(|d| d.as_u64() == Some(u64::from(weekday)))
-    {
-        return false;
-    }
-    if let Some(window) = rule.get("hourMinute") {
-        let edge = |f: &str| window.get(f).and_then(Value::as_str).and_then(hour_minute);
-        let (Some(from), Some(to)) = (edge("from"), edge("to")) else { return false };
-        let inside =
-            if from <= to { (from..to).contains(&minute) } else { minute >= from || minute < to };
-        if !inside {
-            return false;
-        }
-    }
-    true
+/// A rule read once for evaluating it at many instants.
+struct Rule {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    weekdays: Option<Vec<u32>>,
+    window: Option<(u32, u32)>,
+    outcome: Value,
 }
 
-/// The outcome the schedule asks for at `at`: the first applying rule's, else the default.
-fn outcome_at(schedule: &Map<String, Value>, zone: chrono_tz::Tz, at: DateTime<Utc>) -> Value {
-    let charge = schedule.get("targetType").and_then(Value::as_str) != Some("hvac");
-    let (field, default) = if charge {
-        ("shouldCharge", "defaultShouldCharge")
-    } else {
-        ("targetState", "defaultTargetState")
-    };
-    let local = at.with_timezone(&zone);
-    let weekday = local.weekday().num_days_from_monday();
-    let minute = local.hour() * 60 + local.minute();
-    let rules = schedule.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
-    rules
-        .iter()
-        .find(|rule| applies(rule, at, weekday, minute))
-        .and_then(|rule| rule.get(field).cloned())
-        .unwrap_or_else(|| schedule.get(default).cloned().unwrap_or(Value::Null))
+/// A stored schedule read once: its rules in order, the default and the local zone.
+struct Compiled {
+    rules: Vec<Rule>,
+    default: Value,
+    zone: chrono_tz::Tz,
 }
 
-/// The instants the outcome may change: every whole minute (wall-clock rules move on whole
-/// minutes in every zone) and the rules' own timestamps.
-fn candidates(
-    schedule: &Map<String, Value>,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Vec<DateTime<Utc>> {
-    let mut out = Vec::new();
-    let first = from.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(from);
-    let mut t = first + Duration::minutes(1);
-    while t <= to {
-        out.push(t);
-        t += Duration::minutes(1);
+fn instant_of(value: Option<&Value>) -> Option<DateTime<Utc>> {
+    value
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Compiled {
+    fn new(schedule: &Map<String, Value>, zone: chrono_tz::Tz) -> Self {
+        let charge = schedule.get("targetType").and_then(Value::as_str) != Some("hvac");
+        let (field, default) = if charge {
+            ("shouldCharge", "defaultShouldCharge")
+        } else {
+            ("targetState", "defaultTargetState")
+        };
+        let rules = schedule
+            .get("rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|rule| Rule {
+                from: instant_of(rule.get("fromTimestamp")),
+                to: instant_of(rule.get("toTimestamp")),
+                weekdays: rule
+                    .get("weekdays")
+                    .and_then(Value::as_array)
+                    .map(|days| days.iter().filter_map(|d| d.as_u64()).map(|d| d as u32).collect()),
+                window: rule.get("hourMinute").and_then(|w| {
+                    let edge = |f: &str| w.get(f).and_then(Value::as_str).and_then(hour_minute);
+                    Some((edge("from")?, edge("to")?))
+                }),
+                outcome: rule.get(field).cloned().unwrap_or(Value::Null),
+            })
+            .collect();
+        Self { rules, default: schedule.get(default).cloned().unwrap_or(Value::Null), zone }
     }
-    for rule in schedule.get("rules").and_then(Value::as_array).into_iter().flatten() {
-        for field in ["fromTimestamp", "toTimestamp"] {
-            if let Some(at) = rule
-                .get(field)
-                .and_then(Value::as_str)
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            {
-                let at = at.with_timezone(&Utc);
-                if at > from && at <= to {
-                    out.push(at);
-                }
-            }
+
+    /// The outcome the schedule asks for at `at`: the first applying rule's, else the
+    /// default.
+    fn outcome(&self, at: DateTime<Utc>) -> &Value {
+        let local = at.with_timezone(&self.zone);
+        let weekday = local.weekday().num_days_from_monday();
+        let minute = local.hour() * 60 + local.minute();
+        let applies = |rule: &&Rule| {
+            rule.from.is_none_or(|from| at >= from)
+                && rule.to.is_none_or(|to| at < to)
+                && rule.weekdays.as_ref().is_none_or(|days| days.contains(&weekday))
+                && rule.window.is_none_or(|(from, to)| {
+                    // `to` is exclusive; a window ending before it starts wraps midnight.
+                    if from <= to {
+                        (from..to).contains(&minute)
+                    } else {
+                        minute >= from || minute < to
+                    }
+                })
+        };
+        self.rules.iter().find(applies).map_or(&self.default, |rule| &rule.outcome)
+    }
+
+    /// The instants the outcome may change in `(from, to]`: every whole minute (wall-clock
+    /// rules move on whole minutes in every zone) and the rules' own timestamps.
+    fn candidates(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        let first = from.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(from);
+        let mut t = first + Duration::minutes(1);
+        while t <= to {
+            out.push(t);
+            t += Duration::minutes(1);
         }
+        for rule in &self.rules {
+            out.extend(
+                [rule.from, rule.to].into_iter().flatten().filter(|at| *at > from && *at <= to),
+            );
+        }
+        out.sort();
+        out.dedup();
+        out
     }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// The zone the schedule's wall-clock rules are read in.
@@ -601,7 +616,8 @@ async fn status(state: &ApiState, client: &ClientId, id: &str) -> Result<Json<Va
     let zone = zone_of(state, &schedule).await?;
     let target_id = schedule.get("targetId").and_then(Value::as_str).unwrap_or_default();
     let snapshot = state.store.get_snapshot(target_id).await?.map(|s| s.resource);
-    let expected = outcome_at(&schedule, zone, now);
+    let compiled = Compiled::new(&schedule, zone);
+    let expected = compiled.outcome(now).clone();
     // changedAt: the latest instant within the horizon at which the outcome became what it
     // is now, but never before the schedule was last written.
     let updated_at = schedule
@@ -611,16 +627,15 @@ async fn status(state: &ApiState, client: &ClientId, id: &str) -> Result<Json<Va
         .map_or(record.created_at, |t| t.with_timezone(&Utc));
     let back = (now - Duration::minutes(HORIZON_MINUTES)).max(updated_at);
     let mut changed_at = back;
-    for at in candidates(&schedule, back, now) {
-        let before = outcome_at(&schedule, zone, at - Duration::milliseconds(1));
-        if before != outcome_at(&schedule, zone, at) {
+    for at in compiled.candidates(back, now) {
+        if compiled.outcome(at - Duration::milliseconds(1)) != compiled.outcome(at) {
             changed_at = at;
         }
     }
     let mut transitions = Vec::new();
-    let mut last = expected.clone();
-    for at in candidates(&schedule, now, now + Duration::minutes(HORIZON_MINUTES)) {
-        let next = outcome_at(&schedule, zone, at);
+    let mut last = &expected;
+    for at in compiled.candidates(now, now + Duration::minutes(HORIZON_MINUTES)) {
+        let next = compiled.outcome(at);
         if next != last {
             transitions.push((at, next.clone()));
             last = next;

@@ -367,7 +367,7 @@ async fn schedules_are_created_listed_read_updated_and_deleted() {
     assert_eq!(listed.ids()[0], third_id);
     assert_eq!(listed.ids().len(), 3);
     let paged = api.get(&a, "/users/ua/schedules?pageSize=1").await;
-    assert_eq!(paged.ids(), [third_id.clone()]);
+    assert_eq!(paged.ids(), std::slice::from_ref(&third_id));
     assert!(paged.body["pagination"]["after"].is_string(), "{}", paged.body);
     api.get(&a, "/users/ua/schedules?pageSize=0").await.is_problem(StatusCode::BAD_REQUEST);
     api.get(&b, "/users/ua/schedules").await.is_problem(StatusCode::NOT_FOUND);
