@@ -4,7 +4,8 @@
 //! client's users only, and another client's device answers 404. Chargers and HVAC units also
 //! carry the Location a client assigned to them (`PUT /chargers/{id}`, `PUT /hvacs/{id}`, see
 //! [`crate::locations`]); the assignment is stored apart from the polled snapshot, which the
-//! poller rewrites, and laid over it when served.
+//! poller rewrites, and laid over it when served. Vehicles likewise carry their stored
+//! smart-charging policy ([`crate::smart_charging`]).
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -19,6 +20,7 @@ use crate::auth::ClientId;
 use crate::locations;
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
+use crate::smart_charging;
 
 /// The query string as page parameters (400 naming the problem otherwise).
 pub fn query(q: Result<Query<PageQuery>, QueryRejection>) -> Result<PageQuery, Problem> {
@@ -51,7 +53,28 @@ pub async fn served(state: &ApiState, snapshots: Vec<Snapshot>) -> Result<Vec<Va
         }
         served.push(resource);
     }
+    overlay_policies(state, &mut served).await?;
     Ok(served)
+}
+
+/// Vehicles carry the smart-charging policy stored through the API (the default while none
+/// is), never a vendor's idea of it: smart charging is oemgate's, not the car's.
+async fn overlay_policies(state: &ApiState, served: &mut [Value]) -> Result<(), Problem> {
+    let vehicles: Vec<usize> = served
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.get("smartChargingPolicy").is_some() && r["id"].is_string())
+        .map(|(i, _)| i)
+        .collect();
+    if vehicles.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = vehicles.iter().filter_map(|i| served[*i]["id"].as_str()).collect();
+    let policies = state.store.get_resources(smart_charging::POLICY_KIND, &ids).await?;
+    for (index, policy) in vehicles.into_iter().zip(policies) {
+        served[index]["smartChargingPolicy"] = smart_charging::served_policy(policy.as_ref());
+    }
+    Ok(())
 }
 
 async fn list(

@@ -61,7 +61,8 @@ fn default_policy() -> Value {
     json!({ "isEnabled": false, "deadline": null, "minimumChargeLimit": 0 })
 }
 
-fn served_policy(record: Option<&ResourceRecord>) -> Value {
+/// The policy as served: the stored one, or the default (disabled) when none is stored.
+pub fn served_policy(record: Option<&ResourceRecord>) -> Value {
     let Some(record) = record else { return default_policy() };
     json!({
         "isEnabled": record.body["isEnabled"],

@@ -221,6 +221,7 @@ fn vehicle(level: f64, limit: f64, plugged_in: bool, charging: bool) -> Value {
             "isCharging": charging, "isFullyCharged": level >= 100.0, "chargeTimeRemaining": null
         },
         "location": { "id": null, "latitude": null, "longitude": null, "lastUpdated": null },
+        "smartChargingPolicy": { "isEnabled": true, "deadline": "06:00", "minimumChargeLimit": 5 },
         "capabilities": {
             "startCharging": { "isCapable": true }, "stopCharging": { "isCapable": true }
         }
@@ -639,6 +640,7 @@ async fn vehicle_smart_charging_policy_status_overrides_and_plans() {
     let status = "/vehicles/v1/smart-charging-status";
     let default = json!({ "isEnabled": false, "deadline": null, "minimumChargeLimit": 0 });
     assert_eq!(api.get(&a, policy).await.body, default);
+    assert_eq!(api.get(&a, "/vehicles/v1").await.body["smartChargingPolicy"], default);
     let disabled = api.get(&a, status).await;
     assert_eq!(disabled.status, StatusCode::OK);
     assert_eq!(
@@ -671,6 +673,10 @@ async fn vehicle_smart_charging_policy_status_overrides_and_plans() {
         saved.body,
         json!({ "isEnabled": false, "deadline": "07:00", "minimumChargeLimit": 20.0 })
     );
+    // The vehicle resource carries the stored policy, not the snapshot's.
+    assert_eq!(api.get(&a, "/vehicles/v1").await.body["smartChargingPolicy"], saved.body);
+    let listed = api.get(&a, "/users/ua/vehicles").await;
+    assert_eq!(listed.body["data"][0]["smartChargingPolicy"], saved.body);
 
     // With a tariff at the user's location it can be enabled; the deadline is kept.
     api.put(&a, "/tariffs/t", json!([{ "name": "FLAT", "cost": "1" }])).await;
