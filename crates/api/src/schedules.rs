@@ -14,10 +14,25 @@
 //! A rule applies at an instant when every filter it has matches: `weekdays` (0 = Monday)
 //! and `hourMinute` (`from` inclusive, `to` exclusive, wrapping over midnight when `from` is
 //! later than `to`) are read in the local time of the schedule's location (a charge
-//! schedule's `locationId`, an HVAC unit's assigned location; UTC without one), and
+//! schedule's `locationId`, else the location the target device is assigned to; UTC
+//! without either), and
 //! `fromTimestamp` (inclusive) / `toTimestamp` (exclusive) are instants. The first rule that
 //! applies decides; when none does, the default (`defaultShouldCharge` /
 //! `defaultTargetState`) holds.
+//!
+//! The status (`GET /schedules/{id}/status`) evaluates that at the clock's now against the
+//! target's stored snapshot. CHARGE: `shouldCharge` is the schedule's outcome, `isPluggedIn`
+//! and `isCharging` come from the snapshot's `chargeState` (false without one), `needsCharge`
+//! is "below the charge limit and not full" for vehicles and always true for chargers (a
+//! charger cannot know); `state` is `INACTIVE:DISABLED` when disabled, `INACTIVE:OVERRIDDEN`
+//! during a smart override, `INACTIVE:INCAPABLE` when the snapshot is missing or says the
+//! device cannot start or stop charging, else `ALIGNED` when `isCharging` equals
+//! `isChargingExpected` and `MISALIGNED` otherwise. TEMPERATURE: `current` is read from the
+//! snapshot's `thermostatState`, `expected` is the outcome, and `state` compares them the
+//! same way. `PENDING` and `INACTIVE:AWAY` are never reported: no executor acts on schedules
+//! yet, and nothing tells a vehicle's presence at the location. `upcomingTransitions` lists
+//! every change of the outcome within the next 7 days; `changedAt` is the last change within
+//! the past 7 days, but not before the schedule was last written.
 
 use axum::Json;
 use axum::body::Bytes;

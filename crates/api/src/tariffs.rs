@@ -9,7 +9,7 @@
 //! | `GET /locations/{locationId}/tariff` | 200 `[{weekday, fromHourMinute, toHourMinute, tariffId, tariffName}]` | 404 |
 //!
 //! A tariff belongs to the API client, not to a user, so it is stored under the id
-//! `{clientId}/{tariffId}`: every client has its own tariff ids and never sees another's.
+//! `{length of clientId}:{clientId}/{tariffId}`: every client has its own tariff ids and never sees another's.
 //! Interval times are local to the location's time zone (`from` inclusive, `to` exclusive,
 //! `weekdays` 0 = Monday, every day when absent); the GET serves them in UTC, shifted by the
 //! zone's offset at the clock's now and split where they cross midnight.
@@ -31,7 +31,7 @@ use crate::locations;
 use crate::problem::Problem;
 use crate::schedules::{hour_minute, hour_minute_field, weekdays_field};
 
-/// The resource kind of tariffs (id `{clientId}/{tariffId}`, no user).
+/// The resource kind of tariffs (id from the client and tariff ids, no user).
 pub const KIND: &str = "tariff";
 /// The resource kind of a location's tariff schedule (id = location id).
 pub const LOCATION_KIND: &str = "location-tariff";
@@ -44,8 +44,10 @@ fn bad(detail: String) -> Problem {
     Problem::bad_request(detail)
 }
 
+/// The client's length leads so that no client id and tariff id pair (either may hold '/')
+/// spells another pair's id.
 fn store_id(client: &ClientId, tariff_id: &str) -> String {
-    format!("{}/{tariff_id}", client.0)
+    format!("{}:{}/{tariff_id}", client.0.len(), client.0)
 }
 
 fn tariff_id_of(raw: &str) -> Result<String, Problem> {

@@ -458,6 +458,27 @@ async fn schedule_status_follows_the_rules_at_the_clocks_now() {
     assert_eq!(transitions[1], json!({ "at": "2030-03-02T05:00:00.000Z", "shouldCharge": false }));
     api.get(&b, &path).await.is_problem(StatusCode::NOT_FOUND);
 
+    // Without a locationId, the rules are read where the target is assigned: 08:00Z is
+    // 09:00 at the charger's Oslo location, inside 09:00-10:00 (UTC would be outside).
+    let charger = json!({
+        "targetType": "charger", "targetId": "c1", "locationId": null, "isEnabled": true,
+        "defaultShouldCharge": false,
+        "rules": [{ "hourMinute": { "from": "09:00", "to": "10:00" }, "shouldCharge": true }]
+    });
+    let charger_id = api.post(&a, "/users/ua/schedules", charger).await.body["id"].clone();
+    let charger_path = format!("/schedules/{}/status", charger_id.as_str().unwrap());
+    let in_utc = api.get(&a, &charger_path).await.body;
+    assert_eq!(in_utc["isChargingExpectedParts"]["shouldCharge"], false, "{in_utc}");
+    assert_eq!(in_utc["state"], "ALIGNED");
+    let assigned = api.put(&a, "/chargers/c1", json!({ "locationId": location })).await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
+    let in_oslo = api.get(&a, &charger_path).await.body;
+    assert_eq!(in_oslo["isChargingExpectedParts"]["shouldCharge"], true, "{in_oslo}");
+    // A charger cannot tell whether the car needs charge, and it is not plugged in.
+    assert_eq!(in_oslo["isChargingExpectedParts"]["needsCharge"], true);
+    assert_eq!(in_oslo["isChargingExpected"], false);
+    assert_eq!(in_oslo["upcomingTransitions"][0]["at"], "2030-03-01T09:00:00.000Z");
+
     // At 21:30Z (22:30 local) the rule applies; the idle vehicle is now misaligned.
     api.clock.set("2030-03-01T21:30:00Z".parse().unwrap());
     // Tokens live an hour; take fresh ones at the new time.
