@@ -15,7 +15,8 @@
 //! (`id, userId, name, latitude, longitude, timezoneName, createdAt`). Creating a location
 //! for a new user id creates the user for the client. A device's location is a resource of
 //! kind [`DEVICE_LOCATION_KIND`] keyed by the device id, laid over the polled snapshot when
-//! served; deleting a location clears the devices that pointed at it.
+//! served; deleting a location clears the devices and schedules that pointed at it and
+//! drops its tariff schedule.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -214,8 +215,10 @@ async fn update(
 async fn delete(state: &ApiState, client: &ClientId, id: &str) -> Result<Json<Value>, Problem> {
     let record = get_location(state, client, id).await?;
     state.store.delete_resource(KIND, id).await?;
-    // Its tariff schedule has no place left to apply to.
+    // Its tariff schedule has no place left to apply to, and schedules that named it are
+    // at no known location any more.
     state.store.delete_resource(crate::tariffs::LOCATION_KIND, id).await?;
+    crate::schedules::forget_location(state, &record.user_id, id).await?;
     // Devices that pointed at it are at no known location any more.
     let mut page =
         PageRequest { page_size: oemgate_store::MAX_PAGE_SIZE, ..PageRequest::default() };

@@ -386,20 +386,48 @@ pub async fn disable_for_target(
     user_id: &str,
     target_id: &str,
 ) -> Result<(), Problem> {
+    rewrite_where(state, user_id, |body| {
+        if body["targetId"].as_str() != Some(target_id) || body["isEnabled"] != Value::Bool(true) {
+            return false;
+        }
+        body["isEnabled"] = Value::Bool(false);
+        true
+    })
+    .await
+}
+
+/// Sets `locationId` to null in the user's schedules that named the deleted location.
+pub async fn forget_location(
+    state: &ApiState,
+    user_id: &str,
+    location_id: &str,
+) -> Result<(), Problem> {
+    rewrite_where(state, user_id, |body| {
+        if body["locationId"].as_str() != Some(location_id) {
+            return false;
+        }
+        body["locationId"] = Value::Null;
+        true
+    })
+    .await
+}
+
+/// Rewrites every schedule of the user that `change` changed (it answers whether it did).
+async fn rewrite_where(
+    state: &ApiState,
+    user_id: &str,
+    change: impl Fn(&mut Value) -> bool,
+) -> Result<(), Problem> {
     let owner = ResourceOwner::User(user_id.to_string());
     let mut request =
         PageRequest { page_size: oemgate_store::MAX_PAGE_SIZE, ..PageRequest::default() };
     loop {
         let page = state.store.list_resources(KIND, &owner, &request).await?;
         for mut record in page.items {
-            let body = &record.body;
-            if body["targetId"].as_str() != Some(target_id)
-                || body["isEnabled"] != Value::Bool(true)
-            {
+            if !change(&mut record.body) {
                 continue;
             }
             let expected = record.version;
-            record.body["isEnabled"] = Value::Bool(false);
             record.body["updatedAt"] = Value::String(timestamp(state.clock.now()));
             match state.store.put_resource(record, expected).await {
                 // A concurrent write won; it is the user's newer intent.

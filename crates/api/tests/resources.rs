@@ -414,6 +414,18 @@ async fn schedules_are_created_listed_read_updated_and_deleted() {
             && switched.body.get("defaultShouldCharge").is_none()
     );
 
+    // Deleting the location a schedule names leaves the schedule at no location.
+    let second_location = api.location(&a, "ua").await;
+    let named = api
+        .put(&a, &format!("/schedules/{third_id}"), json!({ "locationId": second_location }))
+        .await;
+    assert_eq!(named.body["locationId"], json!(second_location), "{}", named.body);
+    api.delete(&a, &format!("/locations/{second_location}")).await;
+    assert_eq!(
+        api.get(&a, &format!("/schedules/{third_id}")).await.body["locationId"],
+        Value::Null
+    );
+
     api.delete(&b, &format!("/schedules/{id}")).await.is_problem(StatusCode::NOT_FOUND);
     let deleted = api.delete(&a, &format!("/schedules/{id}")).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
