@@ -6,6 +6,8 @@
 //!   within the context's bound.
 //! - [`diff`]: pure functions over resource JSON: which fields changed between two snapshots,
 //!   and how a sleeping vehicle's partial read merges into its last known state.
+//! - [`error_rate`]: a vendor's failed share of calls over a rolling window (pure), for the
+//!   API's vendor health.
 //! - [`breaker`]: the per-vendor circuit breaker (pure state machine).
 //! - [`limits`]: [`VendorGate`](limits::VendorGate), the declared vendor limits enforced before
 //!   a request goes out (rate per scope key, daily quota pace and count, concurrency, holds
@@ -20,6 +22,7 @@
 
 pub mod breaker;
 pub mod diff;
+pub mod error_rate;
 pub mod limits;
 pub mod planner;
 pub mod poller;

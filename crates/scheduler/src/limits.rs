@@ -166,6 +166,7 @@ pub struct VendorGate {
     /// What each device sharing a daily-quota key asks for, and what it was granted.
     quota_devices: Mutex<HashMap<String, QuotaMembers>>,
     breaker: Mutex<Breaker>,
+    errors: Mutex<crate::error_rate::ErrorRate>,
     state: Arc<GateState>,
 }
 
@@ -216,6 +217,7 @@ impl VendorGate {
             holds: Mutex::new(HashMap::new()),
             quota_devices: Mutex::new(HashMap::new()),
             breaker: Mutex::new(Breaker::new(breaker)),
+            errors: Mutex::new(crate::error_rate::ErrorRate::new()),
             state: Arc::new(GateState { inflight: Mutex::new(HashMap::new()) }),
         }
     }
@@ -248,6 +250,12 @@ impl VendorGate {
     /// The breaker's state.
     pub fn breaker_state(&self) -> BreakerState {
         self.breaker.lock().unwrap_or_else(|e| e.into_inner()).state()
+    }
+
+    /// Whether the vendor's recent share of failed calls is elevated (see
+    /// [`crate::error_rate`]).
+    pub fn error_rate_elevated(&self) -> bool {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).elevated(self.clock.now())
     }
 
     /// Asks to send `cost` requests against `rate_key` (per-minute scope) and `quota_key`
@@ -367,6 +375,7 @@ impl VendorGate {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(now, outcome.map(|(kind, _)| kind));
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).record(now, outcome.map(|(k, _)| k));
         if let Some((ErrorKind::RateLimited, retry_after)) = outcome {
             let hold = retry_after.unwrap_or(Duration::from_secs(60));
             let until = now + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::MAX);
@@ -649,6 +658,21 @@ mod tests {
         assert!(probe.probe);
         gate.record("b", None);
         assert_eq!(gate.breaker_state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn error_rate_follows_recorded_outcomes_and_ages_out() {
+        let (gate, clock) = gate(limits(600, 100, None, 10));
+        for i in 0..12 {
+            // One failure in three: above the 20 % threshold, never five in a row, so the
+            // breaker stays closed while the rate is elevated.
+            let outcome = (i % 3 == 0).then_some((ErrorKind::Transient, None));
+            gate.record("a", outcome);
+        }
+        assert_eq!(gate.breaker_state(), BreakerState::Closed);
+        assert!(gate.error_rate_elevated());
+        clock.advance(Duration::from_secs(crate::error_rate::WINDOW_SECS as u64 + 60));
+        assert!(!gate.error_rate_elevated());
     }
 
     proptest! {
