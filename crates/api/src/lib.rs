@@ -18,6 +18,8 @@
 //! - [`schedules`]: charge and temperature schedules, stored, with a status derived at now.
 //! - [`tariffs`]: a client's tariffs and the tariff schedules of locations.
 //! - [`smart_charging`]: vehicle smart-charging policies, status, overrides and plans.
+//! - [`vendors`]: vendor health per device type, integrations and the interventions
+//!   catalogue, from an injected [`vendors::VendorHealth`].
 //! - [`body`]: JSON request bodies and the body size limit.
 //!
 //! Conventions every route keeps: unknown routes answer 404 and known routes with another
@@ -51,6 +53,7 @@ pub mod schedules;
 pub mod smart_charging;
 pub mod tariffs;
 pub mod users;
+pub mod vendors;
 pub mod version;
 
 pub use auth::{
@@ -97,6 +100,9 @@ pub struct ApiState {
     pub executor: Option<Arc<oemgate_executor::Executor>>,
     /// The link page behind the linking routes (503 when absent).
     pub linker: Option<Arc<dyn link::Linker>>,
+    /// Vendor status, integrations and interventions behind `/health/{type}`,
+    /// `/integrations` and `/interventions` (503 when absent).
+    pub vendor_health: Option<Arc<dyn vendors::VendorHealth>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -106,6 +112,7 @@ impl std::fmt::Debug for ApiState {
             .field("config", &self.config)
             .field("executor", &self.executor.is_some())
             .field("linker", &self.linker.is_some())
+            .field("vendor_health", &self.vendor_health.is_some())
             .finish()
     }
 }
@@ -124,6 +131,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(schedules::routes())
         .merge(tariffs::routes())
         .merge(smart_charging::routes())
+        .merge(vendors::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
     Router::new()
         .route("/oauth2/token", post(auth::token))

@@ -37,6 +37,7 @@ async fn api() -> Api {
         metrics: None,
         executor: None,
         linker: None,
+        vendor_health: None,
     });
     Api { app, store, clock, client }
 }

@@ -62,6 +62,7 @@ async fn api(linker: bool) -> Api {
         metrics: None,
         executor: None,
         linker: linker.then(|| Arc::new(TwoVendors) as Arc<dyn Linker>),
+        vendor_health: None,
     });
     let response = app
         .clone()

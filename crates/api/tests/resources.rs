@@ -86,6 +86,7 @@ async fn api() -> Api {
         metrics: None,
         executor: Some(Arc::new(executor)),
         linker: None,
+        vendor_health: None,
     });
     Api { app, store, clock }
 }

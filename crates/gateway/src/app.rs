@@ -249,6 +249,7 @@ pub fn api_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) 
         metrics: Some(crate::telemetry::metrics()),
         executor: None,
         linker: None,
+        vendor_health: None,
     }
 }
 
@@ -342,6 +343,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mut state = api_state(&config, Arc::clone(&store), Arc::clone(&clock));
     state.executor = Some(Arc::clone(&executor));
     state.linker = Some(link_page.clone());
+    state.vendor_health =
+        Some(Arc::new(crate::vendor_health::PollerHealth::new(Arc::clone(&poller))));
     let server = serve_api(listener, state, Some(link_page), shutdown.clone());
     let poll_task = tokio::spawn(Arc::clone(&poller).run(shutdown.clone().wait()));
     let executor_task = tokio::spawn(Arc::clone(&executor).run(shutdown.clone().wait()));

@@ -271,6 +271,8 @@ impl Demo {
         let mut state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock));
         state.executor = Some(Arc::clone(&executor));
         state.linker = Some(link_page.clone());
+        state.vendor_health =
+            Some(Arc::new(crate::vendor_health::PollerHealth::new(Arc::clone(&poller))));
         let api_task = app::serve_api(listener, state, Some(link_page), shutdown.clone());
         let stats = poller.stats();
         let mut tasks = vec![sim_task, api_task];

@@ -11,6 +11,8 @@
 //! - [`link_page`]: the HTML flow behind `linkUrl` that drives the vendor's auth flow.
 //! - [`sim`]: the simulated world and every vendor simulator under one HTTP listener.
 //! - [`demo`]: the whole system in one process on a synthetic fleet.
+//! - [`vendor_health`]: the API's vendor status, integrations and interventions over the
+//!   poller and the adapters.
 //! - [`clients`]: `oemgate clients ...`, API client administration in the shared store.
 
 pub mod app;
@@ -22,3 +24,4 @@ pub mod linking;
 pub mod shutdown;
 pub mod sim;
 pub mod telemetry;
+pub mod vendor_health;

@@ -197,6 +197,7 @@ mod clients {
                 metrics: None,
                 executor: None,
                 linker: None,
+                vendor_health: None,
             }))
         }
 

@@ -1,0 +1,225 @@
+//! Vendor-level resources: `GET /health/{vehicles|chargers|batteries|hvacs|meters|inverters}`,
+//! `GET /integrations`, `GET /interventions` and `GET /interventions/{interventionId}`.
+//!
+//! | route | success | failures |
+//! |---|---|---|
+//! | `GET /health/{type}` | 200 the vendors serving that device type, with status | 404 (unknown type), 503 |
+//! | `GET /integrations?assetTypes=` | 200 supported vendors with asset types and scopes | 400, 503 |
+//! | `GET /interventions?language=&vendorType=&vendor=` | 200 the catalogue | 400, 503 |
+//! | `GET /interventions/{id}` | 200 one intervention | 404, 400, 503 |
+//!
+//! This crate knows no vendor: the gateway injects a [`VendorHealth`] built over the
+//! scheduler's registered adapters and vendor gates. Without one the routes answer 503
+//! rather than pretending every vendor is healthy.
+//!
+//! Status of a vendor (decided by the injected implementation, see the gateway): `OUTAGE` while
+//! its circuit breaker is open or half-open, `ELEVATED_ERROR_RATE` while its recent failed
+//! share is elevated (the scheduler's `error_rate` module documents window and threshold),
+//! else `READY`. `linkingStatus` equals `status` because linking talks to the same vendor
+//! cloud, and `portalName` is the vendor's display name (we know no separate app name).
+//!
+//! Interventions come with English (`en-US`) texts only; any `language` (valid or not) falls
+//! back to `en-US`, as the document says for unsupported languages, and the response says
+//! which language it is in with `Content-Language`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use oemgate_core::{Intervention, VendorType};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::devices::COLLECTIONS;
+use crate::link::SCOPES;
+use crate::problem::Problem;
+
+/// How a vendor is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VendorStatus {
+    /// Operating normally.
+    Ready,
+    /// More calls than usual fail.
+    ElevatedErrorRate,
+    /// The vendor is unreachable (its breaker is open).
+    Outage,
+}
+
+/// One registered vendor and its current status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VendorReport {
+    /// The vendor as the API spells it ("TESLA").
+    pub vendor: String,
+    /// A name for humans ("Tesla").
+    pub display_name: String,
+    /// The device classes it serves.
+    pub device_types: Vec<VendorType>,
+    /// Its status now.
+    pub status: VendorStatus,
+}
+
+/// What the API needs to know about vendors, injected by the gateway.
+pub trait VendorHealth: Send + Sync {
+    /// Every registered vendor with its status now, in a stable order.
+    fn vendors(&self) -> Vec<VendorReport>;
+    /// The interventions the registered adapters can name (en-US texts).
+    fn interventions(&self) -> Vec<Intervention>;
+}
+
+/// The language interventions are served in.
+pub const FALLBACK_LANGUAGE: &str = "en-US";
+
+fn injected(state: &ApiState) -> Result<&Arc<dyn VendorHealth>, Problem> {
+    state
+        .vendor_health
+        .as_ref()
+        .ok_or_else(|| Problem::unavailable("Vendor health is not available on this server."))
+}
+
+fn entry(report: &VendorReport) -> serde_json::Map<String, Value> {
+    let status = json!(report.status);
+    let mut map = serde_json::Map::new();
+    map.insert("vendor".into(), json!(report.vendor));
+    map.insert("displayName".into(), json!(report.display_name));
+    map.insert("portalName".into(), json!(report.display_name));
+    map.insert("status".into(), status.clone());
+    map.insert("linkingStatus".into(), status);
+    map
+}
+
+/// `GET /health/{type}`.
+async fn health(
+    State(state): State<ApiState>,
+    Path(plural): Path<String>,
+) -> Result<Json<Vec<Value>>, Problem> {
+    let Some((device_type, _)) = COLLECTIONS.iter().find(|(_, p)| *p == plural) else {
+        return Err(Problem::not_found(format!("No health resource {plural:?}.")));
+    };
+    let vendors = injected(&state)?.vendors();
+    Ok(Json(
+        vendors
+            .iter()
+            .filter(|v| v.device_types.contains(device_type))
+            .map(|v| Value::Object(entry(v)))
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IntegrationsQuery {
+    asset_types: Option<String>,
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
+    q.map(|Query(q)| q).map_err(|e| Problem::bad_request(format!("invalid query string: {e}")))
+}
+
+fn vendor_type(field: &str, value: &str) -> Result<VendorType, Problem> {
+    value.trim().parse::<VendorType>().map_err(|_| {
+        Problem::bad_request(format!(
+            "\"{field}\" must be one of vehicle, charger, hvac, inverter, battery, meter; got {value:?}."
+        ))
+    })
+}
+
+/// `GET /integrations`.
+async fn integrations(
+    State(state): State<ApiState>,
+    q: Result<Query<IntegrationsQuery>, QueryRejection>,
+) -> Result<Json<Vec<Value>>, Problem> {
+    let q = query(q)?;
+    let wanted: Option<Vec<VendorType>> = match q.asset_types.as_deref() {
+        None | Some("") => None,
+        Some(list) => {
+            Some(list.split(',').map(|t| vendor_type("assetTypes", t)).collect::<Result<_, _>>()?)
+        }
+    };
+    let vendors = injected(&state)?.vendors();
+    let mut out = Vec::new();
+    for report in &vendors {
+        let types: Vec<VendorType> = report
+            .device_types
+            .iter()
+            .copied()
+            .filter(|t| wanted.as_ref().is_none_or(|w| w.contains(t)))
+            .collect();
+        if types.is_empty() {
+            continue;
+        }
+        let mut names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        names.sort_unstable();
+        // The scopes a link may ask for that concern the vendor's asset types.
+        let scopes: Vec<&str> = SCOPES
+            .iter()
+            .copied()
+            .filter(|s| names.iter().any(|n| s.split(':').next() == Some(n)))
+            .collect();
+        let mut map = entry(report);
+        map.insert("assetTypes".into(), json!(names));
+        map.insert("scopes".into(), json!(scopes));
+        out.push(Value::Object(map));
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InterventionQuery {
+    #[allow(dead_code)] // Accepted and ignored: only en-US texts exist (see module docs).
+    language: Option<String>,
+    vendor_type: Option<String>,
+    vendor: Option<String>,
+}
+
+fn localized(body: Value) -> Response {
+    ([(header::CONTENT_LANGUAGE, FALLBACK_LANGUAGE)], Json(body)).into_response()
+}
+
+fn filtered(state: &ApiState, q: &InterventionQuery) -> Result<Vec<Intervention>, Problem> {
+    let vendor_type = q.vendor_type.as_deref().map(|t| vendor_type("vendorType", t)).transpose()?;
+    let all = injected(state)?.interventions();
+    Ok(all
+        .into_iter()
+        .filter(|i| vendor_type.is_none_or(|t| i.vendor_type == Some(t)))
+        .filter(|i| q.vendor.as_deref().is_none_or(|v| i.vendor.is_some_and(|iv| iv.as_str() == v)))
+        .collect())
+}
+
+/// `GET /interventions`.
+async fn list_interventions(
+    State(state): State<ApiState>,
+    q: Result<Query<InterventionQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let q = query(q)?;
+    let list = filtered(&state, &q)?;
+    Ok(localized(json!(list)))
+}
+
+/// `GET /interventions/{interventionId}`.
+async fn get_intervention(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<InterventionQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let q = query(q)?;
+    match filtered(&state, &q)?.into_iter().find(|i| i.id == id) {
+        Some(found) => Ok(localized(json!(found))),
+        None => Err(Problem::not_found(format!("No intervention with id {id:?} was found."))),
+    }
+}
+
+/// The routes (behind the bearer check).
+pub fn routes() -> axum::Router<ApiState> {
+    axum::Router::new()
+        .route("/health/{device_type}", get(health))
+        .route("/integrations", get(integrations))
+        .route("/interventions", get(list_interventions))
+        .route("/interventions/{intervention_id}", get(get_intervention))
+}
