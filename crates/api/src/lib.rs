@@ -20,6 +20,8 @@
 //! - [`smart_charging`]: vehicle smart-charging policies, status, overrides and plans.
 //! - [`vendors`]: vendor health per device type, integrations and the interventions
 //!   catalogue, from an injected [`vendors::VendorHealth`].
+//! - [`statistics`]: inverter production and user charging statistics from the stored
+//!   observation history.
 //! - [`body`]: JSON request bodies and the body size limit.
 //!
 //! Conventions every route keeps: unknown routes answer 404 and known routes with another
@@ -51,6 +53,7 @@ pub mod pagination;
 pub mod problem;
 pub mod schedules;
 pub mod smart_charging;
+pub mod statistics;
 pub mod tariffs;
 pub mod users;
 pub mod vendors;
@@ -132,6 +135,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(tariffs::routes())
         .merge(smart_charging::routes())
         .merge(vendors::routes())
+        .merge(statistics::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
     Router::new()
         .route("/oauth2/token", post(auth::token))

@@ -880,6 +880,8 @@ impl Poller {
             resource: resource.clone(),
         };
         let verb = if previous.is_none() { "discovered" } else { "updated" };
+        // The statistics' history: one compact sample per successful read.
+        oemgate_store::history::record_snapshot(self.store.as_ref(), &snapshot).await?;
         self.put_snapshot(record, snapshot, expected, verb, &changed).await?;
         let context =
             self.with_pending_actions(&record.device.id, detect_context(&observation)).await?;

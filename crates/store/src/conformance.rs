@@ -40,6 +40,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     resources(store).await;
     events(store).await;
     link_sessions(store).await;
+    history(store).await;
 }
 
 /// Page size used when walking a whole list.
@@ -1013,4 +1014,34 @@ async fn futures_join_all<F: std::future::Future>(
     })
     .await;
     outputs.into_iter().flatten().collect()
+}
+
+fn sample(at_secs: i64, kw: f64) -> crate::Sample {
+    crate::Sample { at: at(at_secs), kw: Some(kw), kwh: Some(kw * 10.0), active: Some(kw > 0.0) }
+}
+
+/// History: samples come back oldest first within `from <= at < to` whatever the append
+/// order, each device keeps only the newest `keep`, devices do not see each other's samples,
+/// and deleting a device's history empties it.
+pub async fn history(store: &dyn Store) {
+    let run = Run::new();
+    let (a, b) = (run.id("a"), run.id("b"));
+    for (secs, kw) in [(10, 1.0), (30, 3.0), (20, 2.0), (40, 0.0)] {
+        store.append_sample(&a, sample(secs, kw), 10).await.expect("append");
+    }
+    store.append_sample(&b, sample(15, 9.0), 10).await.expect("append");
+    let all = store.samples(&a, at(0), at(100)).await.expect("samples");
+    assert_eq!(all, [sample(10, 1.0), sample(20, 2.0), sample(30, 3.0), sample(40, 0.0)]);
+    // `to` is exclusive, `from` inclusive.
+    let some = store.samples(&a, at(20), at(40)).await.expect("samples");
+    assert_eq!(some, [sample(20, 2.0), sample(30, 3.0)]);
+    assert_eq!(store.samples(&b, at(0), at(100)).await.expect("samples"), [sample(15, 9.0)]);
+    assert_eq!(store.samples(&run.id("none"), at(0), at(100)).await.expect("samples"), []);
+    // Retention: the newest `keep` survive.
+    store.append_sample(&a, sample(50, 5.0), 3).await.expect("append");
+    let kept = store.samples(&a, at(0), at(100)).await.expect("samples");
+    assert_eq!(kept, [sample(30, 3.0), sample(40, 0.0), sample(50, 5.0)]);
+    store.delete_history(&a).await.expect("delete");
+    assert_eq!(store.samples(&a, at(0), at(100)).await.expect("samples"), []);
+    assert_eq!(store.samples(&b, at(0), at(100)).await.expect("samples").len(), 1);
 }

@@ -11,6 +11,7 @@
 //!
 //! - `traits`: the storage traits ([`DeviceStore`], [`ActionStore`], [`ScheduleStore`],
 //!   [`ClientStore`], [`AccountStore`], [`EventLog`], gathered in [`Store`]) and their records.
+//! - [`history`]: [`HistoryStore`], compact per-device observation samples for statistics.
 //! - `link_sessions`: [`LinkSessionStore`], the single-use sessions of the link page.
 //! - `error`: [`StoreError`], what callers act on (conflict, not found, unavailable ...).
 //! - `shard`: which schedule shard a device lives in ([`shard_of`]).
@@ -26,6 +27,7 @@
 mod codec;
 pub mod conformance;
 mod error;
+pub mod history;
 mod link_sessions;
 pub mod memory;
 mod paging;
@@ -37,6 +39,7 @@ mod traits;
 use std::sync::Arc;
 
 pub use error::*;
+pub use history::{HistoryStore, Sample};
 pub use link_sessions::*;
 pub use memory::MemoryStore;
 pub use paging::MAX_PAGE_SIZE;

@@ -19,6 +19,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::paging::{Direction, KeyRange, SortKey, page_keys};
 use crate::traits::*;
 
+mod history;
 mod link_sessions;
 
 /// The in-process store. Cheap to create; share it as `Arc<dyn Store>`.
@@ -58,6 +59,7 @@ struct Inner {
     events: VecDeque<(u64, Event)>,
     last_event: u64,
     link_sessions: HashMap<String, link_sessions::Stored>,
+    history: HashMap<String, std::collections::VecDeque<crate::history::Sample>>,
 }
 
 impl Default for MemoryStore {

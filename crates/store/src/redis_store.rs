@@ -35,6 +35,7 @@
 //!   credentials are sealed, see [`crate::sealing`]), `indexes`.
 //! - `{p}:idx:accounts:user:<user>` (set): account ids of a user.
 //! - `{p}:link:<token hash>` (hash): a link session (see `link_sessions`).
+//! - `{p}:history:<device id>` (sorted set): a device's observation samples (see `history`).
 //! - `{p}:events` (stream): field `event` holds the event JSON with an empty id; the stream
 //!   entry id is the event id.
 //!
@@ -47,6 +48,7 @@
 //! Multi-key writes run as Lua scripts (see `scripts`) so they are atomic. Redis 6.2 or later
 //! is required (`ZADD LT`, `SET PXAT`, exclusive `XRANGE` starts).
 
+mod history;
 mod link_sessions;
 mod scripts;
 

@@ -445,6 +445,7 @@ pub trait Store:
     + ResourceStore
     + EventLog
     + crate::link_sessions::LinkSessionStore
+    + crate::history::HistoryStore
 {
     /// The backend's name ("memory", "redis") for logs and health.
     fn backend(&self) -> &'static str;
