@@ -1,0 +1,332 @@
+//! Inverter and charging statistics through the router, over a memory store whose history
+//! the test writes directly (the poller's part is covered in the scheduler and store crates).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use oemgate_api::{ApiConfig, ApiState, ClientCredentials, create_client, router};
+use oemgate_core::{DeviceRef, ManualClock, VendorType};
+use oemgate_store::{
+    DeviceRecord, DeviceStore, HistoryStore, MemoryStore, Sample, Snapshot, Store, UserRecord,
+    UserStore,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Api {
+    app: axum::Router,
+    store: Arc<MemoryStore>,
+    tokens: Vec<String>,
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+async fn api() -> Api {
+    let start = at("2030-03-01T08:00:00Z");
+    let clock = Arc::new(ManualClock::new(start));
+    let store = Arc::new(MemoryStore::new());
+    for client in ["client-a", "client-b"] {
+        let credentials = ClientCredentials {
+            client_id: client.into(),
+            client_secret: format!("{client}-secret"),
+        };
+        create_client(store.as_ref(), &credentials, "2024-10-01", start).await.unwrap();
+    }
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let app = router(ApiState {
+        store: dyn_store,
+        clock,
+        config: ApiConfig::default(),
+        metrics: None,
+        executor: None,
+        linker: None,
+        vendor_health: None,
+    });
+    let mut api = Api { app, store, tokens: Vec::new() };
+    for client in ["client-a", "client-b"] {
+        let request = Request::post("/oauth2/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "grant_type=client_credentials&client_id={client}&client_secret={client}-secret"
+            )))
+            .unwrap();
+        let (_, body) = api.raw(request).await;
+        api.tokens.push(body["access_token"].as_str().unwrap().to_string());
+    }
+    for (user, client) in [("u1", "client-a"), ("u2", "client-a"), ("other", "client-b")] {
+        api.store
+            .put_user(UserRecord { id: user.into(), client_id: client.into(), created_at: start })
+            .await
+            .unwrap();
+    }
+    api.device("inv1", "u1", VendorType::Inverter, json!({"timezone": "Europe/Oslo"})).await;
+    api.device("veh1", "u1", VendorType::Vehicle, json!({})).await;
+    api.device("veh2", "u2", VendorType::Vehicle, json!({})).await;
+    for (t, kwh) in [
+        ("2030-02-09T22:50:00Z", 100.0),
+        ("2030-02-09T23:05:00Z", 101.0),
+        ("2030-02-09T23:20:00Z", 103.0),
+    ] {
+        let sample = Sample { at: at(t), kw: Some(1.0), kwh: Some(kwh), active: Some(true) };
+        api.store.append_sample("inv1", sample, 100).await.unwrap();
+    }
+    for (t, kw, charging) in [
+        ("2030-02-20T09:30:00Z", 0.0, false),
+        ("2030-02-20T10:00:00Z", 10.0, true),
+        ("2030-02-20T10:30:00Z", 10.0, true),
+        ("2030-02-20T11:00:00Z", 0.0, false),
+    ] {
+        let sample = Sample { at: at(t), kw: Some(kw), kwh: None, active: Some(charging) };
+        api.store.append_sample("veh1", sample.clone(), 100).await.unwrap();
+        api.store.append_sample("veh2", sample, 100).await.unwrap();
+    }
+    api
+}
+
+impl Api {
+    async fn device(&self, id: &str, user: &str, kind: VendorType, extra: Value) {
+        let created = at("2030-01-01T00:00:00Z");
+        let device = DeviceRef {
+            id: id.into(),
+            user_id: user.into(),
+            device_type: kind,
+            vendor_id: format!("V-{id}"),
+            site_id: None,
+        };
+        let record = DeviceRecord {
+            device,
+            vendor: "TESLA".into(),
+            account_id: "acc".into(),
+            created_at: created,
+        };
+        self.store.put_device(record).await.unwrap();
+        let mut resource = json!({ "id": id, "userId": user });
+        if let (Value::Object(r), Value::Object(e)) = (&mut resource, extra) {
+            r.extend(e);
+        }
+        let snapshot = Snapshot {
+            device_id: id.into(),
+            user_id: user.into(),
+            device_type: kind,
+            version: 0,
+            observed_at: created,
+            resource,
+        };
+        self.store.put_snapshot(snapshot, 0).await.unwrap();
+    }
+
+    async fn raw(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (status, body)
+    }
+
+    /// GET as client `client` (0 = client-a, 1 = client-b).
+    async fn get(&self, client: usize, path: &str) -> (StatusCode, Value) {
+        let request = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.tokens[client]))
+            .body(Body::empty())
+            .unwrap();
+        self.raw(request).await
+    }
+
+    async fn problem(&self, client: usize, path: &str, status: StatusCode, needle: &str) {
+        let (got, body) = self.get(client, path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(needle), "{path}: {needle:?} not in {body}");
+    }
+}
+
+#[tokio::test]
+async fn inverter_day_in_quarter_hours_in_the_inverters_zone() {
+    let api = api().await;
+    let (status, body) = api.get(0, "/inverters/inv1/statistics?year=2030&month=2&day=10").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["timezone"], "Europe/Oslo");
+    let entry = &body["resolutions"]["QUARTER_HOUR"];
+    assert_eq!(entry["unit"], "kWh");
+    let data = entry["data"].as_array().unwrap();
+    assert_eq!(data.len(), 96);
+    assert_eq!(data[0], json!({"date": "2030-02-10T00:00:00+01:00", "value": 1.0}));
+    assert_eq!(data[1], json!({"date": "2030-02-10T00:15:00+01:00", "value": 2.0}));
+    assert_eq!(data[2]["value"], Value::Null);
+    assert!(body.get("retryAfter").is_none());
+}
+
+#[tokio::test]
+async fn inverter_month_in_days_and_202_while_the_interval_runs() {
+    let api = api().await;
+    let (status, body) = api.get(0, "/inverters/inv1/statistics?year=2030&month=2").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = body["resolutions"]["DAY"]["data"].as_array().unwrap();
+    assert_eq!(data.len(), 28);
+    assert_eq!(data[9], json!({"date": "2030-02-10T00:00:00+01:00", "value": 3.0}));
+    assert_eq!(data[0]["value"], Value::Null);
+    // The clock is at 2030-03-01T08:00Z: March is still being filled.
+    let (status, body) = api.get(0, "/inverters/inv1/statistics?year=2030&month=3").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["retryAfter"], "2030-03-01T08:15:00.000Z");
+    assert_eq!(body["resolutions"]["DAY"]["data"].as_array().unwrap().len(), 31);
+}
+
+#[tokio::test]
+async fn inverter_statistics_errors() {
+    let api = api().await;
+    let base = "/inverters/inv1/statistics";
+    api.problem(0, &format!("{base}?month=2"), StatusCode::BAD_REQUEST, "year").await;
+    api.problem(0, &format!("{base}?year=2030"), StatusCode::BAD_REQUEST, "month").await;
+    api.problem(0, &format!("{base}?year=2030&month=13"), StatusCode::BAD_REQUEST, "month").await;
+    api.problem(0, &format!("{base}?year=abc&month=1"), StatusCode::BAD_REQUEST, "year").await;
+    api.problem(0, &format!("{base}?year=2030&month=2&day=30"), StatusCode::BAD_REQUEST, "day")
+        .await;
+    let query = "statistics?year=2030&month=2";
+    api.problem(0, &format!("/inverters/nope/{query}"), StatusCode::NOT_FOUND, "nope").await;
+    // A vehicle is no inverter; another client's inverter does not exist for this one.
+    api.problem(0, &format!("/inverters/veh1/{query}"), StatusCode::NOT_FOUND, "veh1").await;
+    api.problem(1, &format!("/inverters/inv1/{query}"), StatusCode::NOT_FOUND, "inv1").await;
+}
+
+const DAY: &str = "startDate=2030-02-20T00:00:00Z&endDate=2030-02-21T00:00:00Z";
+
+#[tokio::test]
+async fn charging_statistics_per_bucket() {
+    let api = api().await;
+    let (status, body) =
+        api.get(0, &format!("/users/u1/statistics/charging?{DAY}&type=vehicle")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let buckets = body.as_array().unwrap();
+    assert_eq!(buckets.len(), 1, "{body}");
+    assert_eq!(buckets[0]["date"], "2030-02-20T00:00:00.000Z");
+    assert_eq!(buckets[0]["kwhSum"], 10.0);
+    assert_eq!(buckets[0]["kw"], json!({"min": 0.0, "max": 10.0, "mean": 5.0}));
+    for field in ["price", "costSum", "nonSmartPrice", "estimatedSavings"] {
+        assert!(buckets[0].get(field).is_some(), "{field} missing");
+    }
+
+    let (_, body) = api
+        .get(
+            0,
+            &format!("/users/u1/statistics/charging?{DAY}&type=vehicle&resolution=HOUR&id=veh1"),
+        )
+        .await;
+    let got: Vec<(String, f64)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["date"].as_str().unwrap().to_string(), b["kwhSum"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2030-02-20T09:00:00.000Z".to_string(), 0.0),
+            ("2030-02-20T10:00:00.000Z".to_string(), 10.0),
+            ("2030-02-20T11:00:00.000Z".to_string(), 0.0)
+        ]
+    );
+    // No chargers, and a location nothing is assigned to: empty.
+    let (status, body) =
+        api.get(0, &format!("/users/u1/statistics/charging?{DAY}&type=charger")).await;
+    assert_eq!((status, body), (StatusCode::OK, json!([])));
+    let location = "4eaeb363-296d-4ccc-a973-7805e6f400bd";
+    let (_, body) = api
+        .get(0, &format!("/users/u1/statistics/charging?{DAY}&type=vehicle&locationId={location}"))
+        .await;
+    assert_eq!(body, json!([]));
+}
+
+#[tokio::test]
+async fn charging_sessions_of_the_user() {
+    let api = api().await;
+    let (status, body) =
+        api.get(0, &format!("/users/u1/statistics/charging/sessions?{DAY}&type=vehicle")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sessions = body.as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{body}");
+    let s = &sessions[0];
+    assert_eq!(s["id"], "veh1");
+    assert_eq!(s["locationId"], Value::Null);
+    assert_eq!(s["from"], "2030-02-20T10:00:00.000Z");
+    assert_eq!(s["to"], "2030-02-20T11:00:00.000Z");
+    assert_eq!(s["kwhSum"], 10.0);
+    assert_eq!(s["kw"], json!({"min": 10.0, "max": 10.0, "mean": 10.0}));
+    // A range after the session: none.
+    let (_, body) = api
+        .get(
+            0,
+            "/users/u1/statistics/charging/sessions?startDate=2030-02-20T12:00:00Z&type=vehicle",
+        )
+        .await;
+    assert_eq!(body, json!([]));
+}
+
+#[tokio::test]
+async fn charging_statistics_errors() {
+    let api = api().await;
+    for route in ["charging", "charging/sessions"] {
+        let base = format!("/users/u1/statistics/{route}");
+        api.problem(0, &format!("{base}?type=vehicle"), StatusCode::BAD_REQUEST, "startDate").await;
+        api.problem(
+            0,
+            &format!("{base}?startDate=yesterday&type=vehicle"),
+            StatusCode::BAD_REQUEST,
+            "startDate",
+        )
+        .await;
+        api.problem(0, &format!("{base}?{DAY}"), StatusCode::BAD_REQUEST, "type").await;
+        api.problem(0, &format!("{base}?{DAY}&type=battery"), StatusCode::BAD_REQUEST, "type")
+            .await;
+        api.problem(
+            0,
+            &format!(
+                "{base}?startDate=2030-02-21T00:00:00Z&endDate=2030-02-20T00:00:00Z&type=vehicle"
+            ),
+            StatusCode::BAD_REQUEST,
+            "endDate",
+        )
+        .await;
+        api.problem(
+            0,
+            &format!("{base}?{DAY}&type=vehicle&locationId=x"),
+            StatusCode::BAD_REQUEST,
+            "locationId",
+        )
+        .await;
+        // Unknown user, another client's user, another user's device, an unknown device.
+        let q = format!("{DAY}&type=vehicle");
+        api.problem(
+            0,
+            &format!("/users/nobody/statistics/{route}?{q}"),
+            StatusCode::NOT_FOUND,
+            "nobody",
+        )
+        .await;
+        api.problem(1, &format!("{base}?{q}"), StatusCode::NOT_FOUND, "u1").await;
+        api.problem(0, &format!("{base}?{q}&id=veh2"), StatusCode::NOT_FOUND, "veh2").await;
+        api.problem(0, &format!("{base}?{q}&id=nope"), StatusCode::NOT_FOUND, "nope").await;
+    }
+    let base = "/users/u1/statistics/charging";
+    api.problem(
+        0,
+        &format!("{base}?{DAY}&type=vehicle&resolution=DECADE"),
+        StatusCode::BAD_REQUEST,
+        "resolution",
+    )
+    .await;
+    api.problem(
+        0,
+        &format!("{base}?{DAY}&type=vehicle&utcOffset=abc"),
+        StatusCode::BAD_REQUEST,
+        "utcOffset",
+    )
+    .await;
+}
