@@ -17,7 +17,8 @@ use oemgate_scheduler::limits::DeferReason;
 use oemgate_scheduler::poller::StaticShards;
 use oemgate_scheduler::{Adapters, PollOutcome, Poller, PollerConfig};
 use oemgate_store::{
-    AccountStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, ScheduleStore, Store,
+    AccountStore, DeviceRecord, DeviceStore, EventLog, HistoryStore, MemoryStore, ScheduleStore,
+    Store,
 };
 
 const INFO: VendorInfo =
@@ -191,6 +192,11 @@ async fn first_poll_stores_snapshot_and_schedules_within_the_charging_bound() {
     let snapshot = f.store.get_snapshot("dev-1").await.unwrap().expect("snapshot stored");
     assert_eq!(snapshot.version, 1);
     assert_eq!(snapshot.resource["chargeState"]["batteryLevel"], 66.0);
+    // The read left one history sample for the statistics.
+    let day = chrono::Duration::days(1);
+    let samples = f.store.samples("dev-1", f.clock.now() - day, f.clock.now() + day).await.unwrap();
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    assert_eq!((samples[0].at, samples[0].active), (snapshot.observed_at, Some(true)));
     let events = f.store.read_events(None, 10).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event, "user:vehicle:discovered");
@@ -334,6 +340,9 @@ async fn an_outage_costs_one_request_per_probe_interval() {
     }
     // The breaker opens after 5 failures, then probes once a minute.
     assert!(requests_at.len() <= 5 + 30, "{} requests", requests_at.len());
+    // What the API's vendor health reports as OUTAGE.
+    let gate = f.poller.vendor_gate("FAKE").unwrap();
+    assert_ne!(gate.breaker_state(), oemgate_scheduler::breaker::BreakerState::Closed);
     for pair in requests_at[5..].windows(2) {
         assert!(pair[1] - pair[0] >= chrono::Duration::seconds(60), "{pair:?}");
     }
