@@ -94,6 +94,43 @@ mod tests {
         assert_eq!(status(BreakerState::Closed, false), VendorStatus::Ready);
     }
 
+    /// Over the gateway's real adapters and poller: every registered vendor is listed with
+    /// its classes, READY at first, OUTAGE once its breaker opens; the interventions are
+    /// those of registered vendors.
+    #[test]
+    fn reports_the_pollers_vendors_and_their_breakers() {
+        let config = crate::config::Config::defaults().expect("defaults");
+        let clock: Arc<dyn oemgate_core::Clock> = Arc::new(oemgate_core::ManualClock::new(
+            "2030-01-01T00:00:00Z".parse().unwrap_or_default(),
+        ));
+        let adapters = crate::app::adapters(&config, Arc::clone(&clock), None);
+        let store: Arc<dyn oemgate_store::Store> = Arc::new(oemgate_store::MemoryStore::new());
+        let poller = Arc::new(Poller::new(
+            store,
+            adapters,
+            Arc::clone(&clock),
+            config.scheduler.poller(),
+            1,
+        ));
+        let health = PollerHealth::new(Arc::clone(&poller));
+        let vendors = health.vendors();
+        let names: Vec<&str> = vendors.iter().map(|v| v.vendor.as_str()).collect();
+        assert!(names.contains(&"TESLA") && names.contains(&"EASEE"), "{names:?}");
+        assert!(vendors.iter().all(|v| v.status == VendorStatus::Ready));
+        let tesla = vendors.iter().find(|v| v.vendor == "TESLA").map(|v| &v.device_types);
+        assert!(tesla.is_some_and(|t| t.contains(&oemgate_core::VendorType::Vehicle)));
+
+        let gate = poller.vendor_gate("TESLA").expect("gate");
+        for _ in 0..10 {
+            gate.record("k", Some((oemgate_core::ErrorKind::Transient, None)));
+        }
+        let status_of =
+            |name: &str| health.vendors().into_iter().find(|v| v.vendor == name).map(|v| v.status);
+        assert_eq!(status_of("TESLA"), Some(VendorStatus::Outage));
+        assert_eq!(status_of("EASEE"), Some(VendorStatus::Ready));
+        assert!(!health.interventions().is_empty());
+    }
+
     #[test]
     fn catalogue_ids_are_unique() {
         let mut ids: Vec<String> = intervention_catalogue().into_iter().map(|i| i.id).collect();
