@@ -6,5 +6,6 @@ mod actions;
 mod demo;
 mod freshness;
 mod linking;
+mod statistics;
 mod support;
 mod users;

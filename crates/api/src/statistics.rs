@@ -27,7 +27,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike as _, Duration, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc,
+};
 use oemgate_core::VendorType;
 use oemgate_store::{DeviceRecord, PageRequest};
 use serde::Deserialize;
@@ -150,8 +152,6 @@ async fn inverter_statistics(
     }
     Ok(Json(body).into_response())
 }
-
-use chrono::Datelike as _;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
