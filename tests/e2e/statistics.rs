@@ -1,7 +1,7 @@
 //! Vendor health, integrations, interventions and statistics through the running demo: the
 //! poller's reads become history the statistics are computed from.
 
-use oemgate_core::VendorType;
+use oemgate_core::{Clock, VendorType};
 use oemgate_store::{DeviceFilter, PageRequest};
 use serde_json::Value;
 
@@ -50,10 +50,17 @@ async fn vendor_health_and_statistics_follow_the_pollers_reads() {
     let data = body["resolutions"]["QUARTER_HOUR"]["data"].as_array().unwrap();
     assert!(data.iter().any(|d| d["value"].is_number()), "no polled bucket in {body}");
 
-    let vehicle = devices
-        .iter()
-        .find(|d| d.device.device_type == VendorType::Vehicle)
-        .expect("the demo links vehicles");
+    // A vehicle the poller read awake (a sleeping one's first reads carry no charge state,
+    // so they leave no sample).
+    let from = "2026-06-01T00:00:00Z".parse().unwrap();
+    let mut vehicle = None;
+    for d in devices.iter().filter(|d| d.device.device_type == VendorType::Vehicle) {
+        if !demo.store.samples(&d.device.id, from, clock.now()).await.unwrap().is_empty() {
+            vehicle = Some(d);
+            break;
+        }
+    }
+    let vehicle = vehicle.expect("an awake vehicle");
     let user = &vehicle.device.user_id;
     let url = format!(
         "{api}/users/{user}/statistics/charging?startDate=2026-06-01T00:00:00Z&type=vehicle&resolution=HOUR"
