@@ -29,6 +29,9 @@ pub fn intervention_catalogue() -> Vec<Intervention> {
         oemgate_zaptec::map::interventions(),
         oemgate_ecobee::map::interventions(),
         oemgate_nest::map::interventions(),
+        oemgate_tesla::map::battery_interventions(),
+        oemgate_sma::map::battery_interventions(),
+        oemgate_huawei::map::battery_interventions(),
     ]
     .into_iter()
     .flatten()
@@ -139,5 +142,21 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n);
         assert!(n >= 5);
+    }
+
+    /// Every intervention id an adapter puts on a capability resolves in the catalogue.
+    #[test]
+    fn catalogue_covers_the_ids_adapters_name() {
+        let ids: Vec<String> = intervention_catalogue().into_iter().map(|i| i.id).collect();
+        for named in [
+            oemgate_tesla::map::EXPORT_FOCUS_INTERVENTION_ID,
+            oemgate_tesla::map::IDLE_INTERVENTION_ID,
+            oemgate_sma::map::READ_ONLY_INTERVENTION_ID,
+            oemgate_huawei::map::BATTERY_CONTROL_INTERVENTION_ID,
+            oemgate_enphase::map::IDLE_INTERVENTION_ID,
+            oemgate_ecobee::map::WRITE_SCOPE_INTERVENTION_ID,
+        ] {
+            assert!(ids.iter().any(|id| id == named), "{named} missing");
+        }
     }
 }
