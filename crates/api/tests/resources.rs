@@ -2,149 +2,22 @@
 //! with a manual clock and two API clients.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
-use http_body_util::BodyExt;
-use oemgate_api::{ApiConfig, ApiState, ClientCredentials, create_client, router};
-use oemgate_core::{Clock, DeviceRef, ManualClock, VendorType};
-use oemgate_executor::{Executor, ExecutorConfig};
-use oemgate_store::{
-    DeviceRecord, DeviceStore, MemoryStore, ResourceStore, Snapshot, Store, UserRecord, UserStore,
-};
+use oemgate_core::{Clock, DeviceRef, VendorType};
+use oemgate_store::{DeviceRecord, DeviceStore, ResourceStore, Snapshot, UserRecord, UserStore};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-struct Api {
-    app: axum::Router,
-    store: Arc<MemoryStore>,
-    clock: Arc<ManualClock>,
-}
+mod common;
 
-struct Response {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-}
-
-impl Response {
-    fn ids(&self) -> Vec<String> {
-        self.body["data"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no data in {}", self.body))
-            .iter()
-            .map(|item| item["id"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    fn detail(&self) -> String {
-        self.body["detail"].as_str().unwrap_or_default().to_string()
-    }
-
-    fn is_problem(&self, status: StatusCode) {
-        assert_eq!(self.status, status, "{}", self.body);
-        assert_eq!(self.headers[header::CONTENT_TYPE], "application/problem+json");
-        assert!(self.body["type"].as_str().unwrap().starts_with("https://"), "{}", self.body);
-    }
-
-    /// A 400 problem whose detail names `field`.
-    fn names(&self, field: &str) {
-        self.is_problem(StatusCode::BAD_REQUEST);
-        assert!(self.detail().contains(&format!("\"{field}\"")), "{field}: {}", self.body);
-    }
-}
+use common::{Api, Response, api};
 
 /// 2030-03-01 is a Friday; Oslo is at UTC+1 until the end of March.
 fn start() -> DateTime<Utc> {
     "2030-03-01T08:00:00Z".parse().unwrap()
 }
 
-async fn api() -> Api {
-    let start: DateTime<Utc> = "2030-03-01T08:00:00Z".parse().unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let store = Arc::new(MemoryStore::new());
-    let dyn_store: Arc<dyn Store> = store.clone();
-    for client in ["client-a", "client-b"] {
-        let credentials = ClientCredentials {
-            client_id: client.into(),
-            client_secret: format!("{client}-secret"),
-        };
-        create_client(store.as_ref(), &credentials, "2024-10-01", start).await.unwrap();
-    }
-    let executor = Executor::new(
-        dyn_store.clone(),
-        oemgate_scheduler::Adapters::new(),
-        clock.clone(),
-        ExecutorConfig::default(),
-    );
-    let app = router(ApiState {
-        store: dyn_store,
-        clock: clock.clone(),
-        config: ApiConfig::default(),
-        metrics: None,
-        executor: Some(Arc::new(executor)),
-        linker: None,
-        vendor_health: None,
-    });
-    Api { app, store, clock }
-}
-
 impl Api {
-    async fn send(&self, request: Request<Body>) -> Response {
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body =
-            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        Response { status, headers, body }
-    }
-
-    async fn token(&self, client: &str) -> String {
-        let body = format!(
-            "grant_type=client_credentials&client_id={client}&client_secret={client}-secret"
-        );
-        let request = Request::post("/oauth2/token")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
-        let response = self.send(request).await;
-        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-        response.body["access_token"].as_str().unwrap().to_string()
-    }
-
-    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Response {
-        let builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        let request = match body {
-            Some(body) => builder
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-            None => builder.body(Body::empty()).unwrap(),
-        };
-        self.send(request).await
-    }
-
-    async fn get(&self, token: &str, path: &str) -> Response {
-        self.call(token, Method::GET, path, None).await
-    }
-
-    async fn raw(&self, token: &str, method: Method, path: &str, body: &str) -> Response {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        self.send(request).await
-    }
-
     async fn user(&self, id: &str, client: &str) {
         let record = UserRecord { id: id.into(), client_id: client.into(), created_at: start() };
         assert_eq!(self.store.put_user(record).await.unwrap().client_id, client);
