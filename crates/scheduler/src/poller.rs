@@ -762,11 +762,7 @@ impl Poller {
         let entry = usage.entry(vendor.to_string()).or_default();
         entry.requests += u64::from(n);
         entry.since.get_or_insert_with(|| self.clock.now());
-        for device in devices {
-            if !entry.devices.contains(&device.id) {
-                entry.devices.insert(device.id.clone());
-            }
-        }
+        entry.devices.extend(devices.iter().map(|d| d.id.clone()));
     }
 
     /// The device's vendor gate and the key its daily quota is counted against, if the vendor
@@ -1105,14 +1101,9 @@ fn unreachable_after(kind: ErrorKind, failures: u32) -> bool {
     }
 }
 
-/// A number in [0, 1) from a string: the same for the same string (FNV-1a).
+/// A number in [0, 1) from a string: the same for the same string.
 fn unit_hash(s: &str) -> f64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in s.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash >> 11) as f64 / (1u64 << 53) as f64
+    (oemgate_store::stable_hash(s) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The keys a batch is counted against.

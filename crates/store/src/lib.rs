@@ -45,7 +45,7 @@ pub use memory::MemoryStore;
 pub use paging::MAX_PAGE_SIZE;
 pub use redis_store::{RedisConfig, RedisStore};
 pub use sealing::CredentialKey;
-pub use shard::{SCHEDULE_SHARDS, all_shards, shard_of};
+pub use shard::{SCHEDULE_SHARDS, all_shards, shard_of, stable_hash};
 pub use traits::*;
 
 /// Opens the configured store: in memory when `url` is `None`, else Redis at `url` with keys

@@ -14,12 +14,18 @@ pub const SCHEDULE_SHARDS: u16 = 32;
 /// The shard of a device: FNV-1a of its id, modulo [`SCHEDULE_SHARDS`]. Stable across
 /// versions and platforms (it decides where a device lives in the store).
 pub fn shard_of(device_id: &str) -> u16 {
+    (stable_hash(device_id) % u64::from(SCHEDULE_SHARDS)) as u16
+}
+
+/// FNV-1a of a string: the same on every platform and version, for anything that must
+/// place or spread ids the same way in every instance.
+pub fn stable_hash(s: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in device_id.as_bytes() {
+    for byte in s.as_bytes() {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    (hash % u64::from(SCHEDULE_SHARDS)) as u16
+    hash
 }
 
 /// Every shard, in order.
