@@ -249,10 +249,13 @@ async fn an_outage_costs_one_request_per_probe_and_freshness_returns_within_a_bo
         assert!(pair[1] - pair[0] >= chrono::Duration::seconds(60), "probes {pair:?}");
     }
     assert!(during.len() <= 30 + 10, "{} requests", during.len());
-    // The devices say they cannot be read.
+    // The devices say they cannot be read. (The last tick falls on the outage's end, when
+    // the vendor answers again: a probe then may already have read a device successfully.)
     for d in &devices {
         let snapshot = demo.store.get_snapshot(&d.device.id).await.unwrap().unwrap();
-        assert_eq!(snapshot.resource["isReachable"], false, "{} during the outage", d.device.id);
+        if snapshot.observed_at < outage_end {
+            assert_eq!(snapshot.resource["isReachable"], false, "{} in the outage", d.device.id);
+        }
     }
 
     // Within one bound (7 minutes) after the outage every device is read again.

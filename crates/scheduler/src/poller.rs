@@ -1019,7 +1019,15 @@ impl Poller {
                 due
             }
         };
-        if unreachable_after(err.kind(), failures) {
+        // A failure while the vendor's breaker is not closed (a failed probe) is an outage
+        // speaking: the device cannot be read, whatever its own failure count.
+        let vendor_down = self
+            .gates
+            .get(&record.vendor)
+            .is_some_and(|g| g.breaker_state() != crate::breaker::BreakerState::Closed);
+        if unreachable_after(err.kind(), failures)
+            || (vendor_down && err.kind() == ErrorKind::Transient)
+        {
             self.mark_unreachable(record).await?;
         }
         warn!(device = %record.device.id, vendor = %record.vendor, error = %err, %next_due, "poll failed");
