@@ -27,17 +27,18 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use oemgate_core::{
     AutoPermanentHold, BatteryOperationMode, ChargeActionKind, CoolPermanentHold,
     HeatPermanentHold, HvacPermanentHold, OffPermanentHold, VendorType,
 };
 use oemgate_executor::{ActionRequest, CancelError, CreateError, Executor, Refusal};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::ApiState;
 use crate::access;
 use crate::auth::ClientId;
+use crate::devices::Collection;
+use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
 
 /// The device collections that have actions, with their path segments.
@@ -218,8 +219,11 @@ async fn cancel_action(
 
 type Parser = fn(&Bytes) -> Result<ActionRequest, Problem>;
 
-fn create_route(device_type: VendorType, parse: Parser) -> axum::routing::MethodRouter<ApiState> {
-    post(
+/// `POST path`: parses the body with `parse` and creates the action on the device.
+fn create_op(routes: Routes, path: &str, op: Op, device_type: VendorType, parse: Parser) -> Routes {
+    routes.post(
+        path,
+        op.problems(&[503]),
         move |State(state): State<ApiState>,
               client: ClientId,
               Path(id): Path<String>,
@@ -229,102 +233,134 @@ fn create_route(device_type: VendorType, parse: Parser) -> axum::routing::Method
     )
 }
 
-/// The action routes of every collection.
-pub fn routes() -> axum::Router<ApiState> {
-    let mut router = axum::Router::new();
-    for (device_type, plural) in COLLECTIONS {
-        router = router
-            .route(
-                &format!("/{plural}/actions/{{action_id}}"),
-                get(
-                    move |State(state): State<ApiState>,
-                          client: ClientId,
-                          Path(id): Path<String>| async move {
-                        get_action(&state, &client, device_type, &id).await
-                    },
-                ),
-            )
-            .route(
-                &format!("/{plural}/actions/{{action_id}}/cancel"),
-                post(
-                    move |State(state): State<ApiState>,
-                          client: ClientId,
-                          Path(id): Path<String>| async move {
-                        cancel_action(&state, &client, device_type, &id).await
-                    },
-                ),
-            );
+/// The schema of the actions one collection can have.
+fn action_schema(op: &mut Op, device_type: VendorType) -> Value {
+    use oemgate_core::{ChargeAction, HvacAction, MaxCurrentAction, OperationModeAction};
+    match device_type {
+        VendorType::Battery => op.schema_of::<OperationModeAction>(),
+        VendorType::Hvac => op.schema_of::<HvacAction>(),
+        _ => {
+            let charge = op.schema_of::<ChargeAction>();
+            let max_current = op.schema_of::<MaxCurrentAction>();
+            json!({"anyOf": [charge, max_current]})
+        }
     }
-    for (device_type, plural) in
-        [(VendorType::Vehicle, "vehicles"), (VendorType::Charger, "chargers")]
-    {
-        router = router
-            .route(&format!("/{plural}/{{id}}/charging"), create_route(device_type, parse_charging))
-            .route(
-                &format!("/{plural}/{{id}}/max-current"),
-                create_route(device_type, parse_max_current),
-            );
-    }
-    router
-        .route(
-            "/batteries/{id}/operation-mode",
-            create_route(VendorType::Battery, parse_operation_mode),
-        )
-        .route("/hvacs/{id}/permanent-hold", create_route(VendorType::Hvac, parse_permanent_hold))
-        .route(
-            "/hvacs/{id}/follow-schedule",
-            create_route(VendorType::Hvac, |body| {
-                object(body).map(|_| ActionRequest::FollowSchedule)
-            }),
-        )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn detail(result: Result<ActionRequest, Problem>) -> String {
-        let problem = result.unwrap_err();
-        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
-        problem.detail
+/// The action routes of every collection.
+pub fn routes() -> Routes {
+    use oemgate_core::{
+        ChargeAction, HvacAction, MaxCurrentAction, OperationModeAction,
+        SetBatteryOperationModePayload,
+    };
+    let mut routes = Routes::new();
+    for c in crate::devices::NAMED_COLLECTIONS {
+        let Collection { device_type, plural, title, singular, .. } = c;
+        if !COLLECTIONS.iter().any(|(t, _)| *t == device_type) {
+            continue;
+        }
+        let mut get_op = Op::new(&format!("get{singular}Action"), title, "Get an action")
+            .path("actionId", "ID of the action.");
+        let schema = action_schema(&mut get_op, device_type);
+        let get_op = get_op.ok_schema(200, "The action.", schema.clone()).problems(&[503]);
+        let mut cancel_op = Op::new(&format!("cancel{singular}Action"), title, "Cancel an action")
+            .describe(
+                "Cancels a PENDING action: it turns CANCELLED and no more commands are sent. An \
+                 action that already left PENDING answers 409 with the action as it is.",
+            )
+            .path("actionId", "ID of the action.");
+        let schema = action_schema(&mut cancel_op, device_type);
+        let cancel_op = cancel_op
+            .ok_schema(200, "The cancelled action.", schema.clone())
+            .ok_schema(409, "The action had already left PENDING; it is returned unchanged.", schema)
+            .problems(&[503]);
+        routes = routes
+            .get(
+                &format!("/{plural}/actions/{{actionId}}"),
+                get_op,
+                move |State(state): State<ApiState>,
+                      client: ClientId,
+                      Path(id): Path<String>| async move {
+                    get_action(&state, &client, device_type, &id).await
+                },
+            )
+            .post(
+                &format!("/{plural}/actions/{{actionId}}/cancel"),
+                cancel_op,
+                move |State(state): State<ApiState>,
+                      client: ClientId,
+                      Path(id): Path<String>| async move {
+                    cancel_action(&state, &client, device_type, &id).await
+                },
+            );
     }
-
-    #[test]
-    fn bodies_parse_and_errors_name_the_field() {
-        let b = |s: &str| Bytes::from(s.to_string());
-        assert_eq!(
-            parse_charging(&b(r#"{"action":"START"}"#)).unwrap(),
-            ActionRequest::Charging(ChargeActionKind::Start)
+    for c in [crate::devices::NAMED_COLLECTIONS[0], crate::devices::NAMED_COLLECTIONS[1]] {
+        let Collection { device_type, plural, id_param, title, singular } = c;
+        let id_doc = format!("ID of the {}.", device_type.as_str());
+        routes = create_op(
+            routes,
+            &format!("/{plural}/{{{id_param}}}/charging"),
+            Op::new(&format!("control{singular}Charging"), title, "Start or stop charging")
+                .describe(
+                    "Creates an action the executor retries until the device's observed state \
+                     confirms it. A request for the pending action's own target returns that \
+                     action; another cancels it (CONFLICT).",
+                )
+                .path(id_param, &id_doc)
+                .body_schema(json!({
+                    "type": "object",
+                    "required": ["action"],
+                    "additionalProperties": false,
+                    "properties": {"action": {"type": "string", "enum": ["START", "STOP"]}}
+                }))
+                .ok::<ChargeAction>(200, "The charge action."),
+            device_type,
+            parse_charging,
         );
-        assert!(detail(parse_charging(&b(r#"{"action":"GO"}"#))).contains("\"action\""));
-        assert!(detail(parse_charging(&b("{}"))).contains("\"action\""));
-        assert!(detail(parse_charging(&b("[1]"))).contains("JSON object"));
-        assert!(detail(parse_charging(&b("{"))).contains("not valid JSON"));
-        assert_eq!(
-            parse_max_current(&b(r#"{"maxCurrent":16}"#)).unwrap(),
-            ActionRequest::MaxCurrent(16.0)
-        );
-        assert!(detail(parse_max_current(&b(r#"{"maxCurrent":"16"}"#))).contains("\"maxCurrent\""));
-        assert!(
-            detail(parse_operation_mode(&b(r#"{"operationMode":"TURBO"}"#)))
-                .contains("\"operationMode\"")
-        );
-        assert_eq!(
-            parse_operation_mode(&b(r#"{"operationMode":"IDLE"}"#)).unwrap(),
-            ActionRequest::OperationMode(BatteryOperationMode::Idle)
-        );
-        assert!(detail(parse_permanent_hold(&b(r#"{"mode":"WARM"}"#))).contains("\"mode\""));
-        assert!(detail(parse_permanent_hold(&b(r#"{"mode":"UNKNOWN"}"#))).contains("\"mode\""));
-        assert!(
-            detail(parse_permanent_hold(&b(r#"{"mode":"HEAT"}"#))).contains("\"heatSetpoint\"")
-        );
-        assert!(
-            detail(parse_permanent_hold(&b(r#"{"mode":"AUTO","heatSetpoint":20}"#)))
-                .contains("\"coolSetpoint\"")
-        );
-        assert_eq!(
-            parse_permanent_hold(&b(r#"{"mode":"OFF"}"#)).unwrap(),
-            ActionRequest::PermanentHold(HvacPermanentHold::Off(OffPermanentHold {}))
+        routes = create_op(
+            routes,
+            &format!("/{plural}/{{{id_param}}}/max-current"),
+            Op::new(&format!("set{singular}MaxCurrent"), title, "Set the maximum charge current")
+                .path(id_param, &id_doc)
+                .body_schema(json!({
+                    "type": "object",
+                    "required": ["maxCurrent"],
+                    "additionalProperties": false,
+                    "properties": {"maxCurrent": {"type": "number", "description": "Amperes."}}
+                }))
+                .ok::<MaxCurrentAction>(200, "The max-current action."),
+            device_type,
+            parse_max_current,
         );
     }
+    routes = create_op(
+        routes,
+        "/batteries/{batteryId}/operation-mode",
+        Op::new("setBatteryOperationMode", "Batteries", "Set a battery's operation mode")
+            .path("batteryId", "ID of the battery.")
+            .body::<SetBatteryOperationModePayload>()
+            .ok::<OperationModeAction>(200, "The operation-mode action."),
+        VendorType::Battery,
+        parse_operation_mode,
+    );
+    routes = create_op(
+        routes,
+        "/hvacs/{hvacId}/permanent-hold",
+        Op::new("setHvacPermanentHold", "HVACs", "Hold an HVAC unit in a mode")
+            .path("hvacId", "ID of the HVAC unit.")
+            .body::<HvacPermanentHold>()
+            .ok::<HvacAction>(200, "The HVAC action."),
+        VendorType::Hvac,
+        parse_permanent_hold,
+    );
+    create_op(
+        routes,
+        "/hvacs/{hvacId}/follow-schedule",
+        Op::new("setHvacFollowSchedule", "HVACs", "Return an HVAC unit to its own schedule")
+            .path("hvacId", "ID of the HVAC unit.")
+            .body_schema(json!({"type": "object", "additionalProperties": false}))
+            .ok::<HvacAction>(200, "The HVAC action."),
+        VendorType::Hvac,
+        |body| object(body).map(|_| ActionRequest::FollowSchedule),
+    )
 }

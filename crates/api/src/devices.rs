@@ -18,6 +18,7 @@ use crate::ApiState;
 use crate::access::{self, client_filter};
 use crate::auth::ClientId;
 use crate::locations;
+use crate::openapi::{Op, Routes};
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
 use crate::smart_charging;
@@ -136,54 +137,148 @@ pub const COLLECTIONS: [(VendorType, &str); 6] = [
     (VendorType::Inverter, "inverters"),
 ];
 
-/// The routes of one device collection: `GET /{plural}`, `GET /{plural}/{id}`,
-/// `POST /{plural}/{id}/refresh-hint` and `GET /users/{userId}/{plural}`.
-pub fn routes(device_type: VendorType, plural: &str) -> axum::Router<ApiState> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route(
+/// How a device collection is named in paths and in the document.
+#[derive(Clone, Copy, Debug)]
+pub struct Collection {
+    /// The device class.
+    pub device_type: VendorType,
+    /// Path segment (`vehicles`).
+    pub plural: &'static str,
+    /// Path parameter of one device (`vehicleId`).
+    pub id_param: &'static str,
+    /// Document tag and operation-id stem, plural (`Vehicles`).
+    pub title: &'static str,
+    /// Operation-id stem, singular (`Vehicle`).
+    pub singular: &'static str,
+}
+
+/// The collections, in [`COLLECTIONS`] order.
+pub const NAMED_COLLECTIONS: [Collection; 6] = [
+    Collection {
+        device_type: VendorType::Vehicle,
+        plural: "vehicles",
+        id_param: "vehicleId",
+        title: "Vehicles",
+        singular: "Vehicle",
+    },
+    Collection {
+        device_type: VendorType::Charger,
+        plural: "chargers",
+        id_param: "chargerId",
+        title: "Chargers",
+        singular: "Charger",
+    },
+    Collection {
+        device_type: VendorType::Battery,
+        plural: "batteries",
+        id_param: "batteryId",
+        title: "Batteries",
+        singular: "Battery",
+    },
+    Collection {
+        device_type: VendorType::Hvac,
+        plural: "hvacs",
+        id_param: "hvacId",
+        title: "HVACs",
+        singular: "Hvac",
+    },
+    Collection {
+        device_type: VendorType::Meter,
+        plural: "meters",
+        id_param: "meterId",
+        title: "Meters",
+        singular: "Meter",
+    },
+    Collection {
+        device_type: VendorType::Inverter,
+        plural: "inverters",
+        id_param: "inverterId",
+        title: "Inverters",
+        singular: "Inverter",
+    },
+];
+
+/// The named collection of a device class.
+pub fn collection(device_type: VendorType) -> Collection {
+    NAMED_COLLECTIONS
+        .into_iter()
+        .find(|c| c.device_type == device_type)
+        .unwrap_or(NAMED_COLLECTIONS[0])
+}
+
+/// The routes of every device collection.
+pub fn routes() -> Routes {
+    use oemgate_core::{Battery, Charger, Hvac, Inverter, Meter, Vehicle};
+    collection_routes::<Vehicle>(NAMED_COLLECTIONS[0])
+        .merge(collection_routes::<Charger>(NAMED_COLLECTIONS[1]))
+        .merge(collection_routes::<Battery>(NAMED_COLLECTIONS[2]))
+        .merge(collection_routes::<Hvac>(NAMED_COLLECTIONS[3]))
+        .merge(collection_routes::<Meter>(NAMED_COLLECTIONS[4]))
+        .merge(collection_routes::<Inverter>(NAMED_COLLECTIONS[5]))
+}
+
+/// The routes of one device collection, whose resources are `T`: `GET /{plural}`,
+/// `GET /{plural}/{id}`, `POST /{plural}/{id}/refresh-hint` and `GET /users/{userId}/{plural}`.
+fn collection_routes<T: utoipa::ToSchema>(c: Collection) -> Routes {
+    let Collection { device_type, plural, id_param, title, singular } = c;
+    let id_doc = format!("ID of the {}.", device_type.as_str());
+    Routes::new()
+        .get(
             &format!("/{plural}"),
-            get(
-                move |State(state): State<ApiState>,
-                      client: ClientId,
-                      q: Result<Query<PageQuery>, QueryRejection>| async move {
-                    let filter = client_filter(&client, None, Some(device_type));
-                    list(&state, filter, query(q)?).await
-                },
-            ),
+            Op::new(&format!("list{title}"), title, &format!("List {plural}"))
+                .describe(&format!(
+                    "The {plural} of every user of the calling client, newest first, as last \
+                     read from the vendor (a GET never calls a vendor)."
+                ))
+                .paged()
+                .ok_list::<T>(&format!("A page of {plural}.")),
+            move |State(state): State<ApiState>,
+                  client: ClientId,
+                  q: Result<Query<PageQuery>, QueryRejection>| async move {
+                let filter = client_filter(&client, None, Some(device_type));
+                list(&state, filter, query(q)?).await
+            },
         )
-        .route(
-            &format!("/{plural}/{{id}}"),
-            get(
-                move |State(state): State<ApiState>,
-                      client: ClientId,
-                      Path(id): Path<String>| async move {
-                    get_one(&state, &client, device_type, &id).await
-                },
-            ),
+        .get(
+            &format!("/{plural}/{{{id_param}}}"),
+            Op::new(&format!("get{singular}"), title, &format!("Get a {}", device_type.as_str()))
+                .path(id_param, &id_doc)
+                .ok::<T>(200, &format!("The {}.", device_type.as_str())),
+            move |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                get_one(&state, &client, device_type, &id).await
+            },
         )
-        .route(
-            &format!("/{plural}/{{id}}/refresh-hint"),
-            axum::routing::post(
-                move |State(state): State<ApiState>,
-                      client: ClientId,
-                      Path(id): Path<String>| async move {
-                    refresh_hint(&state, &client, device_type, &id).await
-                },
-            ),
+        .post(
+            &format!("/{plural}/{{{id_param}}}/refresh-hint"),
+            Op::new(
+                &format!("refresh{singular}"),
+                title,
+                &format!("Refresh a {}'s data", device_type.as_str()),
+            )
+            .describe(
+                "Asks for a read within seconds. At most one hint per device per refresh \
+                 interval brings a poll forward; later ones are accepted and folded into it.",
+            )
+            .path(id_param, &id_doc)
+            .empty(204, "The hint was accepted."),
+            move |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                refresh_hint(&state, &client, device_type, &id).await
+            },
         )
-        .route(
-            &format!("/users/{{user_id}}/{plural}"),
-            get(
-                move |State(state): State<ApiState>,
-                      client: ClientId,
-                      Path(user_id): Path<String>,
-                      q: Result<Query<PageQuery>, QueryRejection>| async move {
-                    let q = query(q)?;
-                    access::user_for_client(&state, &client, &user_id).await?;
-                    let filter = client_filter(&client, Some(user_id), Some(device_type));
-                    list(&state, filter, q).await
-                },
-            ),
+        .get(
+            &format!("/users/{{userId}}/{plural}"),
+            Op::new(&format!("listUser{title}"), title, &format!("List a user's {plural}"))
+                .path("userId", "ID of the user.")
+                .paged()
+                .ok_list::<T>(&format!("A page of the user's {plural}.")),
+            move |State(state): State<ApiState>,
+                  client: ClientId,
+                  Path(user_id): Path<String>,
+                  q: Result<Query<PageQuery>, QueryRejection>| async move {
+                let q = query(q)?;
+                access::user_for_client(&state, &client, &user_id).await?;
+                let filter = client_filter(&client, Some(user_id), Some(device_type));
+                list(&state, filter, q).await
+            },
         )
 }

@@ -23,6 +23,8 @@
 //! - [`statistics`]: inverter production and user charging statistics from the stored
 //!   observation history.
 //! - [`body`]: JSON request bodies and the body size limit.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the route registrations (every
+//!   route is mounted together with its documentation), served at `GET /openapi.json`.
 //!
 //! Conventions every route keeps: unknown routes answer 404 and known routes with another
 //! method 405, both problem+json; bodies over [`body::MAX_BODY_BYTES`] answer 413; malformed
@@ -37,9 +39,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use oemgate_core::Clock;
 use oemgate_store::Store;
+
+use crate::openapi::{Op, Routes};
 
 pub mod access;
 pub mod actions;
@@ -49,6 +53,7 @@ pub mod devices;
 pub mod health;
 pub mod link;
 pub mod locations;
+pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod schedules;
@@ -122,11 +127,12 @@ impl std::fmt::Debug for ApiState {
 
 /// The API router.
 pub fn router(state: ApiState) -> Router {
-    let authenticated = devices::COLLECTIONS
-        .iter()
-        .fold(Router::new(), |router, (device_type, plural)| {
-            router.merge(devices::routes(*device_type, plural))
-        })
+    router_and_document(state).0
+}
+
+/// The API router and its OpenAPI document (also served at `GET /openapi.json`).
+pub fn router_and_document(state: ApiState) -> (Router, Arc<serde_json::Value>) {
+    let (authenticated, authenticated_doc) = devices::routes()
         .merge(actions::routes())
         .merge(users::routes())
         .merge(locations::routes())
@@ -136,15 +142,85 @@ pub fn router(state: ApiState) -> Router {
         .merge(smart_charging::routes())
         .merge(vendors::routes())
         .merge(statistics::routes())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer));
-    Router::new()
-        .route("/oauth2/token", post(auth::token))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .merge(authenticated)
+        .into_parts();
+    let (public, public_doc) = public_routes().into_parts();
+    let document = Arc::new(public_doc.merge(authenticated_doc).render());
+    let served = Arc::clone(&document);
+    let router = public
+        .route(
+            "/openapi.json",
+            get(move || {
+                let served = Arc::clone(&served);
+                async move { axum::Json(served.as_ref().clone()) }
+            }),
+        )
+        .merge(authenticated.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        )))
         .fallback(problem::not_found_route)
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(problem::conventions))
         .layer(axum::middleware::from_fn(version::echo_version))
-        .with_state(state)
+        .with_state(state);
+    (router, document)
+}
+
+/// The routes callable without a bearer token.
+fn public_routes() -> Routes {
+    let token = serde_json::json!({
+        "type": "object",
+        "required": ["access_token", "expires_in", "token_type", "scope"],
+        "properties": {
+            "access_token": {"type": "string"},
+            "expires_in": {"type": "integer", "description": "Seconds until the token expires."},
+            "token_type": {"type": "string", "enum": ["bearer"]},
+            "scope": {"type": "string"}
+        }
+    });
+    let oauth_error = serde_json::json!({
+        "type": "object",
+        "required": ["error", "error_description"],
+        "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}
+    });
+    Routes::new()
+        .post(
+            "/oauth2/token",
+            Op::new("getToken", "Authentication", "Get an access token")
+                .describe(
+                    "OAuth2 client credentials: `grant_type=client_credentials`, with the client \
+                     id and secret in HTTP Basic auth or in the form. Errors follow RFC 6749 \
+                     (`{error, error_description}`), not problem+json.",
+                )
+                .public()
+                .form_body(serde_json::json!({
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"}
+                    }
+                }))
+                .ok_schema(200, "The token.", token)
+                .ok_schema(400, "The request is not a valid token request.", oauth_error.clone())
+                .ok_schema(401, "The client credentials are wrong.", oauth_error),
+            auth::token,
+        )
+        .get(
+            "/health/ready",
+            Op::new("ready", "Health", "Check readiness")
+                .public()
+                .empty(204, "Ready: the store answers.")
+                .problems(&[503]),
+            health::ready,
+        )
+        .get(
+            "/metrics",
+            Op::new("metrics", "Health", "Prometheus metrics")
+                .public()
+                .text(200, "The metrics in the Prometheus text format.")
+                .problems(&[404]),
+            health::metrics,
+        )
 }

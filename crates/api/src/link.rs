@@ -24,19 +24,19 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::{Extension, Router};
+use axum::Extension;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oemgate_core::VendorType;
 use oemgate_store::LinkSession;
 use rand::RngCore;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::ApiState;
 use crate::auth::ClientId;
+use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
 
 /// How long a link session stays usable.
@@ -105,10 +105,58 @@ pub fn link_token_hash(token: &str) -> String {
 }
 
 /// The linking routes (behind the bearer check).
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/users/{user_id}/link", post(link_user))
-        .route("/assets/{asset_id}/relink", post(relink_asset))
+pub fn routes() -> Routes {
+    let presentation = json!({
+        "language": {"type": "string", "enum": LANGUAGES,
+                     "description": "Language of the link page (`browser`: the user's own)."},
+        "redirectUri": {"type": "string", "maxLength": MAX_REDIRECT_URI,
+                        "description": "Where the flow ends (http or https)."},
+        "colorScheme": {"type": "string", "enum": COLOR_SCHEMES}
+    });
+    let mut link_props = presentation.clone();
+    link_props["vendor"] = json!({"type": "string", "description": "Skip the vendor choice."});
+    link_props["vendorType"] = json!({"type": "string",
+        "enum": VendorType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>()});
+    link_props["scopes"] = json!({"type": "array", "minItems": 1, "items": {"type": "string", "enum": SCOPES}});
+    let response = json!({
+        "type": "object",
+        "required": ["linkUrl", "linkToken"],
+        "properties": {
+            "linkUrl": {"type": "string", "description": "The link page; single use, valid 24 hours."},
+            "linkToken": {"type": "string"}
+        }
+    });
+    Routes::new()
+        .post(
+            "/users/{userId}/link",
+            Op::new("linkUser", "Users", "Start linking a vendor account")
+                .describe("Creates the user when the id is new.")
+                .path("userId", "ID of the user.")
+                .body_schema(json!({
+                    "type": "object",
+                    "required": ["scopes", "language", "redirectUri"],
+                    "additionalProperties": false,
+                    "properties": link_props
+                }))
+                .with_schema("LinkResponse", response)
+                .ok_schema(200, "Where to send the user.", crate::openapi::schema_ref("LinkResponse"))
+                .problems(&[403, 503]),
+            link_user,
+        )
+        .post(
+            "/assets/{assetId}/relink",
+            Op::new("relinkAsset", "Users", "Relink the account of an asset")
+                .path("assetId", "ID of a device whose account needs new credentials.")
+                .body_schema(json!({
+                    "type": "object",
+                    "required": ["language", "redirectUri"],
+                    "additionalProperties": false,
+                    "properties": presentation
+                }))
+                .ok_schema(200, "Where to send the user.", crate::openapi::schema_ref("LinkResponse"))
+                .problems(&[503]),
+            relink_asset,
+        )
 }
 
 fn linker(state: &ApiState) -> Result<&Arc<dyn Linker>, Problem> {

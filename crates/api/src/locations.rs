@@ -22,7 +22,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, put};
 use chrono::{DateTime, SecondsFormat, Utc};
 use oemgate_core::VendorType;
 use oemgate_store::{PageRequest, ResourceOwner, ResourceRecord, StoreError};
@@ -33,6 +32,7 @@ use crate::access;
 use crate::auth::ClientId;
 use crate::body::{object, only_fields};
 use crate::devices;
+use crate::openapi::{Op, Routes};
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
 
@@ -40,6 +40,9 @@ use crate::problem::Problem;
 pub const KIND: &str = "location";
 /// The resource kind of a device's assigned location (id = device id).
 pub const DEVICE_LOCATION_KIND: &str = "device-location";
+
+/// The longest location name accepted, in bytes.
+const MAX_NAME_BYTES: usize = 200;
 
 const FIELDS: [&str; 4] = ["name", "latitude", "longitude", "timezoneName"];
 
@@ -78,7 +81,7 @@ fn number_in(
 fn name_of(body: &Map<String, Value>) -> Result<Option<String>, Problem> {
     let Some(value) = body.get("name") else { return Ok(None) };
     match value.as_str() {
-        Some(name) if !name.trim().is_empty() && name.len() <= 200 => Ok(Some(name.to_string())),
+        Some(name) if !name.trim().is_empty() && name.len() <= MAX_NAME_BYTES => Ok(Some(name.to_string())),
         _ => Err(Problem::bad_request(format!(
             "Field \"name\" must be a non-empty string of at most 200 bytes, got {value}."
         ))),
@@ -321,75 +324,135 @@ async fn set_device_location(
 }
 
 /// The location routes and the two device location setters.
-pub fn routes() -> axum::Router<ApiState> {
-    axum::Router::new()
-        .route(
+pub fn routes() -> Routes {
+    use oemgate_core::{Charger, Hvac, Location};
+    let body = |required: bool| {
+        let mut schema = json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_BYTES / 4,
+                         "description": "Not blank; at most 200 bytes of UTF-8."},
+                "latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+                "timezoneName": {"type": "string", "description": "An IANA time zone name."}
+            }
+        });
+        if required {
+            schema["required"] = json!(FIELDS);
+        }
+        schema
+    };
+    let device_location = json!({
+        "type": "object",
+        "required": ["locationId"],
+        "additionalProperties": false,
+        "properties": {
+            "locationId": {"type": ["string", "null"],
+                           "description": "A location of the device's user, or null to clear it."}
+        }
+    });
+    let location_id = ("locationId", "ID of the location.");
+    Routes::new()
+        .get(
             "/locations",
-            get(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 q: Result<Query<PageQuery>, QueryRejection>| async move {
-                    let request = devices::query(q)?.to_request()?;
-                    list(&state, ResourceOwner::Client(client.0.clone()), request).await
-                },
-            ),
+            Op::new("listLocations", "Locations", "List locations")
+                .paged()
+                .ok_list::<Location>("A page of the client's locations."),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             q: Result<Query<PageQuery>, QueryRejection>| async move {
+                let request = devices::query(q)?.to_request()?;
+                list(&state, ResourceOwner::Client(client.0.clone()), request).await
+            },
         )
-        .route(
-            "/users/{user_id}/locations",
-            get(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(user_id): Path<String>,
-                 q: Result<Query<PageQuery>, QueryRejection>| async move {
-                    let request = devices::query(q)?.to_request()?;
-                    access::user_for_client(&state, &client, &user_id).await?;
-                    list(&state, ResourceOwner::User(user_id), request).await
-                },
-            )
-            .post(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(user_id): Path<String>,
-                 body: Bytes| async move { create(&state, &client, &user_id, &body).await },
-            ),
+        .get(
+            "/users/{userId}/locations",
+            Op::new("listUserLocations", "Locations", "List a user's locations")
+                .path("userId", "ID of the user.")
+                .paged()
+                .ok_list::<Location>("A page of the user's locations."),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(user_id): Path<String>,
+             q: Result<Query<PageQuery>, QueryRejection>| async move {
+                let request = devices::query(q)?.to_request()?;
+                access::user_for_client(&state, &client, &user_id).await?;
+                list(&state, ResourceOwner::User(user_id), request).await
+            },
         )
-        .route(
-            "/locations/{location_id}",
-            get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+        .post(
+            "/users/{userId}/locations",
+            Op::new("createLocation", "Locations", "Create a location")
+                .describe("Creates the user for the calling client when the id is new.")
+                .path("userId", "ID of the user.")
+                .body_schema(body(true))
+                .ok::<Location>(200, "The new location."),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(user_id): Path<String>,
+             body: Bytes| async move { create(&state, &client, &user_id, &body).await },
+        )
+        .get(
+            "/locations/{locationId}",
+            Op::new("getLocation", "Locations", "Get a location")
+                .path(location_id.0, location_id.1)
+                .ok::<Location>(200, "The location."),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 get_location(&state, &client, &id).await.map(|r| Json(served(&r)))
-            })
-            .put(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(id): Path<String>,
-                 body: Bytes| async move { update(&state, &client, &id, &body).await },
-            )
-            .delete(
-                |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
-                    delete(&state, &client, &id).await
-                },
-            ),
+            },
         )
-        .route(
-            "/chargers/{id}",
-            put(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(id): Path<String>,
-                 body: Bytes| async move {
-                    set_device_location(&state, &client, VendorType::Charger, &id, &body).await
-                },
-            ),
+        .put(
+            "/locations/{locationId}",
+            Op::new("updateLocation", "Locations", "Update a location")
+                .path(location_id.0, location_id.1)
+                .body_schema(body(false))
+                .ok::<Location>(200, "The updated location.")
+                .problems(&[409]),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(id): Path<String>,
+             body: Bytes| async move { update(&state, &client, &id, &body).await },
         )
-        .route(
-            "/hvacs/{id}",
-            put(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(id): Path<String>,
-                 body: Bytes| async move {
-                    set_device_location(&state, &client, VendorType::Hvac, &id, &body).await
-                },
-            ),
+        .delete(
+            "/locations/{locationId}",
+            Op::new("deleteLocation", "Locations", "Delete a location")
+                .describe(
+                    "Devices and schedules that pointed at it lose their location; its tariff \
+                     schedule goes with it.",
+                )
+                .path(location_id.0, location_id.1)
+                .ok::<Location>(200, "The deleted location."),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                delete(&state, &client, &id).await
+            },
+        )
+        .put(
+            "/chargers/{chargerId}",
+            Op::new("setChargerLocation", "Chargers", "Set a charger's location")
+                .path("chargerId", "ID of the charger.")
+                .body_schema(device_location.clone())
+                .ok::<Charger>(200, "The charger with its location.")
+                .problems(&[409]),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(id): Path<String>,
+             body: Bytes| async move {
+                set_device_location(&state, &client, VendorType::Charger, &id, &body).await
+            },
+        )
+        .put(
+            "/hvacs/{hvacId}",
+            Op::new("setHvacLocation", "HVACs", "Set an HVAC unit's location")
+                .path("hvacId", "ID of the HVAC unit.")
+                .body_schema(device_location)
+                .ok::<Hvac>(200, "The HVAC unit with its location.")
+                .problems(&[409]),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(id): Path<String>,
+             body: Bytes| async move {
+                set_device_location(&state, &client, VendorType::Hvac, &id, &body).await
+            },
         )
 }

@@ -39,7 +39,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Datelike, Duration, SecondsFormat, Timelike, Utc};
 use oemgate_core::VendorType;
 use oemgate_store::{PageRequest, ResourceOwner, ResourceRecord, StoreError};
@@ -51,6 +50,7 @@ use crate::auth::ClientId;
 use crate::body::{object, only_fields};
 use crate::devices;
 use crate::locations;
+use crate::openapi::{Op, Routes};
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
 use crate::smart_charging;
@@ -770,55 +770,134 @@ async fn status(state: &ApiState, client: &ClientId, id: &str) -> Result<Json<Va
 }
 
 /// The schedule routes.
-pub fn routes() -> axum::Router<ApiState> {
-    axum::Router::new()
-        .route(
-            "/users/{user_id}/schedules",
-            get(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(user_id): Path<String>,
-                 q: Result<Query<PageQuery>, QueryRejection>| async move {
-                    let request: PageRequest = devices::query(q)?.to_request()?;
-                    access::user_for_client(&state, &client, &user_id).await?;
-                    let page = state
-                        .store
-                        .list_resources(KIND, &ResourceOwner::User(user_id), &request)
-                        .await?;
-                    Ok::<_, Problem>(Json(Paginated {
-                        data: page.items.iter().map(served).collect(),
-                        pagination: PaginationCursors { after: page.after, before: page.before },
-                    }))
-                },
-            )
-            .post(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(user_id): Path<String>,
-                 body: Bytes| async move { create(&state, &client, &user_id, &body).await },
-            ),
+pub fn routes() -> Routes {
+    let schedule = json!({
+        "type": "object",
+        "description": "A CHARGE schedule (vehicles, chargers: `locationId`, \
+            `defaultShouldCharge`, rules with `shouldCharge`) or a TEMPERATURE schedule (HVAC \
+            units: `defaultTargetState`, rules with `targetState`).",
+        "required": ["id", "targetType", "targetId", "isEnabled", "rules"],
+        "properties": {
+            "id": {"type": "string"},
+            "targetType": {"type": "string", "enum": ["vehicle", "charger", "hvac"]},
+            "targetId": {"type": "string"},
+            "locationId": {"type": ["string", "null"]},
+            "isEnabled": {"type": "boolean"},
+            "defaultShouldCharge": {"type": "boolean"},
+            "defaultTargetState": {"type": ["object", "null"]},
+            "rules": {"type": "array", "items": {"type": "object"}}
+        }
+    });
+    let schedule_body = json!({
+        "type": "object",
+        "description": "The schedule's fields (`targetType`, `targetId`, `isEnabled`, \
+            `locationId`, `defaultShouldCharge` or `defaultTargetState`, `rules`); all are \
+            required on creation, any subset on update.",
+        "properties": {
+            "targetType": {"type": "string", "enum": ["vehicle", "charger", "hvac"]},
+            "targetId": {"type": "string"},
+            "locationId": {"type": ["string", "null"]},
+            "isEnabled": {"type": "boolean"},
+            "defaultShouldCharge": {"type": "boolean"},
+            "defaultTargetState": {"type": "object"},
+            "rules": {"type": "array", "items": {"type": "object"}}
+        }
+    });
+    let status_schema = json!({
+        "type": "object",
+        "required": ["scheduleId", "scheduleType", "changedAt", "state", "upcomingTransitions"],
+        "properties": {
+            "scheduleId": {"type": "string"},
+            "scheduleType": {"type": "string", "enum": ["CHARGE", "TEMPERATURE"]},
+            "changedAt": {"type": "string", "format": "date-time"},
+            "state": {"type": "string", "enum": [
+                "ALIGNED", "MISALIGNED", "PENDING", "INACTIVE:OVERRIDDEN", "INACTIVE:DISABLED",
+                "INACTIVE:AWAY", "INACTIVE:INCAPABLE"]},
+            "isCharging": {"type": "boolean"},
+            "isChargingExpected": {"type": "boolean"},
+            "isChargingExpectedParts": {"type": "object"},
+            "smartOverride": {"type": ["object", "null"]},
+            "current": {"type": ["object", "null"]},
+            "expected": {"type": ["object", "null"]},
+            "upcomingTransitions": {"type": "array", "items": {"type": "object"}}
+        }
+    });
+    let schedule_id = ("scheduleId", "ID of the schedule.");
+    Routes::new()
+        .get(
+            "/users/{userId}/schedules",
+            Op::new("listSchedules", "Schedules", "List a user's schedules")
+                .path("userId", "ID of the user.")
+                .paged()
+                .ok_list_of("A page of schedules.", schedule_ref()),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(user_id): Path<String>,
+             q: Result<Query<PageQuery>, QueryRejection>| async move {
+                let request: PageRequest = devices::query(q)?.to_request()?;
+                access::user_for_client(&state, &client, &user_id).await?;
+                let page =
+                    state.store.list_resources(KIND, &ResourceOwner::User(user_id), &request).await?;
+                Ok::<_, Problem>(Json(Paginated {
+                    data: page.items.iter().map(served).collect(),
+                    pagination: PaginationCursors { after: page.after, before: page.before },
+                }))
+            },
         )
-        .route(
-            "/schedules/{schedule_id}",
-            get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+        .post(
+            "/users/{userId}/schedules",
+            Op::new("createSchedule", "Schedules", "Create a schedule")
+                .path("userId", "ID of the user.")
+                .with_schema("Schedule", schedule)
+                .body_schema(schedule_body.clone())
+                .ok_schema(200, "The new schedule.", schedule_ref()),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(user_id): Path<String>,
+             body: Bytes| async move { create(&state, &client, &user_id, &body).await },
+        )
+        .get(
+            "/schedules/{scheduleId}",
+            Op::new("getSchedule", "Schedules", "Get a schedule")
+                .path(schedule_id.0, schedule_id.1)
+                .ok_schema(200, "The schedule.", schedule_ref()),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 get_schedule(&state, &client, &id).await.map(|r| Json(served(&r)))
-            })
-            .put(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(id): Path<String>,
-                 body: Bytes| async move { update(&state, &client, &id, &body).await },
-            )
-            .delete(
-                |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
-                    delete(&state, &client, &id).await
-                },
-            ),
+            },
         )
-        .route(
-            "/schedules/{schedule_id}/status",
-            get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+        .put(
+            "/schedules/{scheduleId}",
+            Op::new("updateSchedule", "Schedules", "Update a schedule")
+                .path(schedule_id.0, schedule_id.1)
+                .body_schema(schedule_body)
+                .ok_schema(200, "The updated schedule.", schedule_ref())
+                .problems(&[409]),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(id): Path<String>,
+             body: Bytes| async move { update(&state, &client, &id, &body).await },
+        )
+        .delete(
+            "/schedules/{scheduleId}",
+            Op::new("deleteSchedule", "Schedules", "Delete a schedule")
+                .path(schedule_id.0, schedule_id.1)
+                .empty(204, "The schedule is gone."),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                delete(&state, &client, &id).await
+            },
+        )
+        .get(
+            "/schedules/{scheduleId}/status",
+            Op::new("getScheduleStatus", "Schedules", "Get a schedule's status")
+                .describe("Evaluated at now against the target's last stored state.")
+                .path(schedule_id.0, schedule_id.1)
+                .ok_schema(200, "The status.", status_schema),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 status(&state, &client, &id).await
-            }),
+            },
         )
+}
+
+fn schedule_ref() -> Value {
+    crate::openapi::schema_ref("Schedule")
 }

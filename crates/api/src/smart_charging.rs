@@ -26,7 +26,6 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, Utc};
 use oemgate_core::VendorType;
 use oemgate_store::{DeviceRecord, PageRequest, ResourceOwner, ResourceRecord, StoreError};
@@ -36,6 +35,7 @@ use crate::ApiState;
 use crate::access;
 use crate::auth::ClientId;
 use crate::body::{object, only_fields};
+use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
 use crate::schedules::{self, hour_minute};
 use crate::tariffs;
@@ -371,47 +371,127 @@ async fn plan(
 }
 
 /// The smart-charging routes.
-pub fn routes() -> axum::Router<ApiState> {
-    axum::Router::new()
-        .route(
-            "/vehicles/{vehicle_id}/smart-charging-policy",
-            get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+pub fn routes() -> Routes {
+    let policy = json!({
+        "type": "object",
+        "required": ["isEnabled", "deadline", "minimumChargeLimit"],
+        "properties": {
+            "isEnabled": {"type": "boolean"},
+            "deadline": {"type": ["string", "null"], "description": "HH:MM, local time."},
+            "minimumChargeLimit": {"type": "number", "minimum": 0, "maximum": 100}
+        }
+    });
+    let policy_body = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "isEnabled": {"type": "boolean"},
+            "deadline": {"type": ["string", "null"], "description": "HH:MM, local time."},
+            "minimumChargeLimit": {"type": "number", "minimum": 0, "maximum": 100}
+        }
+    });
+    let smart_override = json!({
+        "type": "object",
+        "required": ["createdAt", "endedAt", "targetType", "targetId", "vendorActionId", "userId", "vendor"],
+        "properties": {
+            "createdAt": {"type": "string", "format": "date-time"},
+            "endedAt": {"type": ["string", "null"], "format": "date-time"},
+            "targetType": {"type": "string", "enum": ["vehicle"]},
+            "targetId": {"type": "string"},
+            "vendorActionId": {"type": ["string", "null"]},
+            "userId": {"type": "string"},
+            "vendor": {"type": "string"}
+        }
+    });
+    let status_schema = json!({
+        "type": "object",
+        "required": ["updatedAt", "vehicleId", "userId", "vendor", "state", "stateChangedAt",
+                     "consideration", "plan", "smartOverride"],
+        "properties": {
+            "updatedAt": {"type": "string", "format": "date-time"},
+            "vehicleId": {"type": "string"},
+            "userId": {"type": "string"},
+            "vendor": {"type": "string"},
+            "state": {"type": "string"},
+            "stateChangedAt": {"type": "string", "format": "date-time"},
+            "consideration": {"type": ["object", "null"]},
+            "plan": {"type": ["object", "null"]},
+            "smartOverride": {"oneOf": [{"type": "null"}, crate::openapi::schema_ref("SmartOverride")]}
+        }
+    });
+    let vehicle_id = ("vehicleId", "ID of the vehicle.");
+    Routes::new()
+        .get(
+            "/vehicles/{vehicleId}/smart-charging-policy",
+            Op::new("getSmartChargingPolicy", "Smart charging", "Get a vehicle's smart-charging policy")
+                .path(vehicle_id.0, vehicle_id.1)
+                .with_schema("SmartChargingPolicy", policy)
+                .ok_schema(200, "The policy (the default while none is stored).", policy_ref()),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 vehicle(&state, &client, &id).await?;
                 let stored = state.store.get_resource(POLICY_KIND, &id).await?;
                 Ok::<_, Problem>(Json(served_policy(stored.as_ref())))
-            })
-            .put(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(id): Path<String>,
-                 body: Bytes| async move { put_policy(&state, &client, &id, &body).await },
-            ),
+            },
         )
-        .route(
-            "/vehicles/{vehicle_id}/smart-charging-status",
-            get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+        .put(
+            "/vehicles/{vehicleId}/smart-charging-policy",
+            Op::new("putSmartChargingPolicy", "Smart charging", "Update a vehicle's smart-charging policy")
+                .path(vehicle_id.0, vehicle_id.1)
+                .body_schema(policy_body)
+                .ok_schema(200, "The policy.", policy_ref())
+                .problems(&[409]),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(id): Path<String>,
+             body: Bytes| async move { put_policy(&state, &client, &id, &body).await },
+        )
+        .get(
+            "/vehicles/{vehicleId}/smart-charging-status",
+            Op::new("getSmartChargingStatus", "Smart charging", "Get a vehicle's smart-charging status")
+                .path(vehicle_id.0, vehicle_id.1)
+                .with_schema("SmartOverride", smart_override)
+                .ok_schema(200, "The status.", status_schema),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 status(&state, &client, &id).await
-            }),
+            },
         )
-        .route(
-            "/vehicles/{vehicle_id}/smart-override",
-            axum::routing::post(
-                |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
-                    create_override(&state, &client, &id).await
-                },
-            )
-            .delete(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+        .post(
+            "/vehicles/{vehicleId}/smart-override",
+            Op::new("createSmartOverride", "Smart charging", "Charge now, overriding smart charging")
+                .path(vehicle_id.0, vehicle_id.1)
+                .ok_schema(200, "The active override.", override_ref()),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                create_override(&state, &client, &id).await
+            },
+        )
+        .delete(
+            "/vehicles/{vehicleId}/smart-override",
+            Op::new("endSmartOverride", "Smart charging", "End a smart override")
+                .path(vehicle_id.0, vehicle_id.1)
+                .ok_schema(200, "The ended override.", override_ref()),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 end_override(&state, &client, &id).await
-            }),
+            },
         )
-        .route(
-            "/vehicles/{vehicle_id}/smart-charging-plans/{plan_id}",
-            get(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path((id, plan_id)): Path<(String, String)>| async move {
-                    plan(&state, &client, &id, &plan_id).await
-                },
-            ),
+        .get(
+            "/vehicles/{vehicleId}/smart-charging-plans/{smartChargingPlanId}",
+            Op::new("getSmartChargingPlan", "Smart charging", "Get a smart-charging plan")
+                .describe("`latest` names the newest plan. No planner makes plans yet: 404.")
+                .path(vehicle_id.0, vehicle_id.1)
+                .path("smartChargingPlanId", "ID of the plan, or `latest`.")
+                .ok_schema(200, "The plan.", json!({"type": "object"})),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path((id, plan_id)): Path<(String, String)>| async move {
+                plan(&state, &client, &id, &plan_id).await
+            },
         )
+}
+
+fn policy_ref() -> Value {
+    crate::openapi::schema_ref("SmartChargingPolicy")
+}
+
+fn override_ref() -> Value {
+    crate::openapi::schema_ref("SmartOverride")
 }

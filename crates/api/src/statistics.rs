@@ -26,7 +26,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{
     DateTime, Datelike as _, Duration, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc,
 };
@@ -40,6 +39,7 @@ use crate::ApiState;
 use crate::access;
 use crate::auth::ClientId;
 use crate::locations::DEVICE_LOCATION_KIND;
+use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
 
 /// How long a client is asked to wait before asking again for statistics still changing.
@@ -366,9 +366,103 @@ async fn charging_sessions(
 }
 
 /// The routes (behind the bearer check).
-pub fn routes() -> axum::Router<ApiState> {
-    axum::Router::new()
-        .route("/inverters/{inverter_id}/statistics", get(inverter_statistics))
-        .route("/users/{user_id}/statistics/charging", get(charging_statistics))
-        .route("/users/{user_id}/statistics/charging/sessions", get(charging_sessions))
+pub fn routes() -> Routes {
+    let nullable_number = json!({"type": ["number", "null"]});
+    let bucket = json!({
+        "type": "object",
+        "required": ["kw", "kwhSum", "price", "costSum", "nonSmartPrice", "estimatedSavings", "date"],
+        "properties": {
+            "kw": {"type": "object", "description": "Power: min, max, mean (kW)."},
+            "kwhSum": {"type": "number"},
+            "price": nullable_number,
+            "costSum": nullable_number,
+            "nonSmartPrice": nullable_number,
+            "estimatedSavings": nullable_number,
+            "date": {"type": "string", "format": "date-time"}
+        }
+    });
+    let session = json!({
+        "type": "object",
+        "required": ["id", "from", "to", "kw", "kwhSum", "price", "costSum", "nonSmartPrice", "estimatedSavings"],
+        "properties": {
+            "id": {"type": "string", "description": "The charging device."},
+            "locationId": {"type": ["string", "null"]},
+            "from": {"type": "string", "format": "date-time"},
+            "to": {"type": "string", "format": "date-time"},
+            "kw": {"type": "object"},
+            "kwhSum": {"type": "number"},
+            "price": nullable_number,
+            "costSum": nullable_number,
+            "nonSmartPrice": nullable_number,
+            "estimatedSavings": nullable_number
+        }
+    });
+    let production = json!({
+        "type": "object",
+        "required": ["timezone", "resolutions"],
+        "properties": {
+            "timezone": {"type": "string"},
+            "retryAfter": {"type": "string", "format": "date-time",
+                           "description": "When the still-running interval is worth asking again."},
+            "resolutions": {"type": "object", "additionalProperties": {
+                "type": "object",
+                "required": ["unit", "data"],
+                "properties": {
+                    "unit": {"type": "string", "enum": ["kWh"]},
+                    "data": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["date", "value"],
+                        "properties": {"date": {"type": "string"}, "value": {"type": ["number", "null"]}}
+                    }}
+                }
+            }}
+        }
+    });
+    let charging_query = |op: Op| {
+        op.path("userId", "ID of the user.")
+            .query_required("startDate", json!({"type": "string", "format": "date-time"}), "Start (inclusive).")
+            .query("endDate", json!({"type": "string", "format": "date-time"}), "End (exclusive); default now.")
+            .query("locationId", json!({"type": "string"}), "Only charging at this location.")
+            .query("id", json!({"type": "string"}), "Only this vehicle or charger.")
+            .query("type", json!({"type": "string", "enum": ["vehicle", "charger", "hvac"]}), "Only this device type.")
+    };
+    Routes::new()
+        .get(
+            "/inverters/{inverterId}/statistics",
+            Op::new("getInverterStatistics", "Statistics", "Get an inverter's production")
+                .describe(
+                    "Energy produced per quarter hour of a day, or per day of a month, in the \
+                     inverter's time zone. A range that is not over yet answers 202 with \
+                     `retryAfter`.",
+                )
+                .path("inverterId", "ID of the inverter.")
+                .query_required("year", json!({"type": "integer", "minimum": 1969, "maximum": 2999}), "Year.")
+                .query_required("month", json!({"type": "integer", "minimum": 1, "maximum": 12}), "Month.")
+                .query("day", json!({"type": "integer", "minimum": 1, "maximum": 31}), "Day; the month when absent.")
+                .ok_schema(200, "The production.", production.clone())
+                .ok_schema(202, "The production so far; the range is not over.", production),
+            inverter_statistics,
+        )
+        .get(
+            "/users/{userId}/statistics/charging",
+            charging_query(Op::new("getChargingStatistics", "Statistics", "Get a user's charging statistics"))
+                .query(
+                    "utcOffset",
+                    json!({"type": "number", "minimum": -14, "maximum": 14}),
+                    "Hours from UTC that bucket boundaries follow.",
+                )
+                .query(
+                    "resolution",
+                    json!({"type": "string", "enum": ["QUARTER_HOUR", "HALF_HOUR", "HOUR", "DAY", "WEEK", "MONTH", "YEAR"]}),
+                    "Bucket size; DAY when absent.",
+                )
+                .ok_schema(200, "One bucket per interval.", json!({"type": "array", "items": bucket})),
+            charging_statistics,
+        )
+        .get(
+            "/users/{userId}/statistics/charging/sessions",
+            charging_query(Op::new("getChargingSessions", "Statistics", "Get a user's charging sessions"))
+                .ok_schema(200, "The sessions.", json!({"type": "array", "items": session})),
+            charging_sessions,
+        )
 }

@@ -18,7 +18,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::put;
 use chrono::Offset;
 use oemgate_store::{ResourceRecord, StoreError};
 use serde_json::{Map, Value, json};
@@ -28,6 +27,7 @@ use crate::access;
 use crate::auth::ClientId;
 use crate::body::{object, only_fields};
 use crate::locations;
+use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
 use crate::schedules::{hour_minute, hour_minute_field, weekdays_field};
 
@@ -363,30 +363,95 @@ pub async fn user_has_tariff(state: &ApiState, user_id: &str) -> Result<bool, Pr
 }
 
 /// The tariff routes.
-pub fn routes() -> axum::Router<ApiState> {
-    axum::Router::new()
-        .route(
-            "/tariffs/{tariff_id}",
-            put(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(id): Path<String>,
-                 body: Bytes| async move { put_tariff(&state, &client, &id, &body).await },
-            )
-            .get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
-                tariff(&state, &client, &id).await.map(Json)
-            }),
+pub fn routes() -> Routes {
+    let rates = json!({
+        "type": "array",
+        "description": "The tariff's named rates.",
+        "items": {
+            "type": "object",
+            "required": ["name", "cost"],
+            "properties": {
+                "name": {"type": "string"},
+                "cost": {"type": "string", "description": "Price per kWh, a decimal number as a string."}
+            }
+        }
+    });
+    let schedule_body = json!({
+        "type": "object",
+        "required": ["tariffId", "tariffIntervals"],
+        "properties": {
+            "tariffId": {"type": "string"},
+            "tariffIntervals": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "from", "to"],
+                    "properties": {
+                        "name": {"type": "string", "description": "A rate name of the tariff."},
+                        "weekdays": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 6}},
+                        "from": {"type": "string", "description": "HH:MM, local time."},
+                        "to": {"type": "string", "description": "HH:MM, local time."}
+                    }
+                }
+            }
+        }
+    });
+    let schedule = json!({
+        "type": "array",
+        "description": "The weekly intervals in UTC.",
+        "items": {
+            "type": "object",
+            "required": ["weekday", "fromHourMinute", "toHourMinute", "tariffId", "tariffName"],
+            "properties": {
+                "weekday": {"type": "integer", "minimum": 0, "maximum": 6},
+                "fromHourMinute": {"type": "string"},
+                "toHourMinute": {"type": "string"},
+                "tariffId": {"type": "string"},
+                "tariffName": {"type": "string"}
+            }
+        }
+    });
+    Routes::new()
+        .put(
+            "/tariffs/{tariffId}",
+            Op::new("putTariff", "Tariffs", "Create or replace a tariff")
+                .path("tariffId", "The client's ID for the tariff.")
+                .body_schema(rates.clone())
+                .empty(204, "The tariff is stored.")
+                .problems(&[409]),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(id): Path<String>,
+             body: Bytes| async move { put_tariff(&state, &client, &id, &body).await },
         )
-        .route(
-            "/locations/{location_id}/tariff",
-            put(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path(id): Path<String>,
-                 body: Bytes| async move { put_location_tariff(&state, &client, &id, &body).await },
-            )
-            .get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+        .get(
+            "/tariffs/{tariffId}",
+            Op::new("getTariff", "Tariffs", "Get a tariff")
+                .path("tariffId", "The client's ID for the tariff.")
+                .ok_schema(200, "The tariff's rates.", rates),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                tariff(&state, &client, &id).await.map(Json)
+            },
+        )
+        .put(
+            "/locations/{locationId}/tariff",
+            Op::new("putLocationTariff", "Tariffs", "Link a tariff to a location")
+                .path("locationId", "ID of the location.")
+                .body_schema(schedule_body)
+                .empty(204, "The location's tariff schedule is stored.")
+                .problems(&[409]),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path(id): Path<String>,
+             body: Bytes| async move { put_location_tariff(&state, &client, &id, &body).await },
+        )
+        .get(
+            "/locations/{locationId}/tariff",
+            Op::new("getLocationTariff", "Tariffs", "Get a location's tariff schedule")
+                .path("locationId", "ID of the location.")
+                .ok_schema(200, "The schedule (empty without a tariff).", schedule),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 get_location_tariff(&state, &client, &id).await
-            }),
+            },
         )
 }

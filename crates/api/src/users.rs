@@ -22,7 +22,6 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
 use oemgate_core::VendorType;
 use oemgate_store::{DeviceRecord, Event, PageRequest, ResourceOwner};
 use serde_json::{Value, json};
@@ -32,6 +31,7 @@ use crate::access::{self, client_filter};
 use crate::auth::ClientId;
 use crate::devices;
 use crate::locations;
+use crate::openapi::{Op, Routes};
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
 
@@ -245,56 +245,102 @@ async fn disconnect(
 }
 
 /// The user routes.
-pub fn routes() -> axum::Router<ApiState> {
-    axum::Router::new()
-        .route(
+pub fn routes() -> Routes {
+    let user_item = json!({
+        "type": "object",
+        "required": ["id", "createdAt", "scopes"],
+        "properties": {
+            "id": {"type": "string"},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "scopes": {"type": "array", "items": {"type": "string"},
+                       "description": "Deprecated; linked users are granted every scope."}
+        }
+    });
+    let user = json!({
+        "type": "object",
+        "required": ["id", "linkedVendors"],
+        "properties": {
+            "id": {"type": "string"},
+            "linkedVendors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["vendor", "vendorType", "isValid"],
+                    "properties": {
+                        "vendor": {"type": "string"},
+                        "vendorType": {"type": "string",
+                                       "enum": VendorType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>()},
+                        "isValid": {"type": "boolean",
+                                    "description": "False once the vendor rejected the credentials."}
+                    }
+                }
+            }
+        }
+    });
+    let user_id = ("userId", "ID of the user.");
+    Routes::new()
+        .get(
             "/users",
-            get(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 q: Result<Query<PageQuery>, QueryRejection>| async move {
-                    list(&state, &client, devices::query(q)?).await
-                },
-            ),
+            Op::new("listUsers", "Users", "List users").paged().ok_list_of("A page of users.", user_item),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             q: Result<Query<PageQuery>, QueryRejection>| async move {
+                list(&state, &client, devices::query(q)?).await
+            },
         )
-        .route(
-            "/users/{user_id}",
-            get(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+        .get(
+            "/users/{userId}",
+            Op::new("getUser", "Users", "Get a user and the vendors it linked")
+                .path(user_id.0, user_id.1)
+                .ok_schema(200, "The user.", user),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 get_user(&state, &client, &id).await
-            })
-            .delete(
-                |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
-                    unlink(&state, &client, &id).await
-                },
-            ),
+            },
         )
-        .route(
-            "/users/{user_id}/authorization",
-            delete(|State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+        .delete(
+            "/users/{userId}",
+            Op::new("unlinkUser", "Users", "Delete a user with everything it linked")
+                .path(user_id.0, user_id.1)
+                .empty(204, "The user, its accounts, devices and resources are gone."),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
+                unlink(&state, &client, &id).await
+            },
+        )
+        .delete(
+            "/users/{userId}/authorization",
+            Op::new("deauthorizeUser", "Users", "Delete a user's vendor credentials and devices")
+                .path(user_id.0, user_id.1)
+                .empty(204, "The accounts and their devices are gone; the user stays."),
+            |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 deauthorize(&state, &client, &id).await
-            }),
+            },
         )
-        .route(
-            "/users/{user_id}/vendors/{vendor}",
-            delete(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path((id, vendor)): Path<(String, String)>| async move {
-                    let vendor = vendor_name(&vendor)?;
-                    disconnect(&state, &client, &id, &vendor, None).await
-                },
-            ),
+        .delete(
+            "/users/{userId}/vendors/{vendor}",
+            Op::new("disconnectVendor", "Users", "Disconnect a vendor from a user")
+                .path(user_id.0, user_id.1)
+                .path("vendor", "The vendor, e.g. TESLA.")
+                .empty(204, "The vendor's accounts and devices are gone."),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path((id, vendor)): Path<(String, String)>| async move {
+                let vendor = vendor_name(&vendor)?;
+                disconnect(&state, &client, &id, &vendor, None).await
+            },
         )
-        .route(
-            "/users/{user_id}/vendors/{vendor}/{vendor_type}",
-            delete(
-                |State(state): State<ApiState>,
-                 client: ClientId,
-                 Path((id, vendor, kind)): Path<(String, String, String)>| async move {
-                    let vendor = vendor_name(&vendor)?;
-                    let kind = vendor_type(&kind)?;
-                    disconnect(&state, &client, &id, &vendor, Some(kind)).await
-                },
-            ),
+        .delete(
+            "/users/{userId}/vendors/{vendor}/{vendorType}",
+            Op::new("disconnectVendorType", "Users", "Disconnect one device type of a vendor")
+                .path(user_id.0, user_id.1)
+                .path("vendor", "The vendor, e.g. TESLA.")
+                .path("vendorType", "The device type, e.g. vehicle.")
+                .empty(204, "The vendor's devices of that type are gone."),
+            |State(state): State<ApiState>,
+             client: ClientId,
+             Path((id, vendor, kind)): Path<(String, String, String)>| async move {
+                let vendor = vendor_name(&vendor)?;
+                let kind = vendor_type(&kind)?;
+                disconnect(&state, &client, &id, &vendor, Some(kind)).await
+            },
         )
 }

@@ -29,14 +29,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use oemgate_core::{Intervention, VendorType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ApiState;
-use crate::devices::COLLECTIONS;
 use crate::link::SCOPES;
+use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
 
 /// How a vendor is doing.
@@ -93,19 +92,13 @@ fn entry(report: &VendorReport) -> serde_json::Map<String, Value> {
     map
 }
 
-/// `GET /health/{type}`.
-async fn health(
-    State(state): State<ApiState>,
-    Path(plural): Path<String>,
-) -> Result<Json<Vec<Value>>, Problem> {
-    let Some((device_type, _)) = COLLECTIONS.iter().find(|(_, p)| *p == plural) else {
-        return Err(Problem::not_found(format!("No health resource {plural:?}.")));
-    };
-    let vendors = injected(&state)?.vendors();
+/// `GET /health/{plural}`: the vendors of one device class with their status.
+async fn health(state: &ApiState, device_type: VendorType) -> Result<Json<Vec<Value>>, Problem> {
+    let vendors = injected(state)?.vendors();
     Ok(Json(
         vendors
             .iter()
-            .filter(|v| v.device_types.contains(device_type))
+            .filter(|v| v.device_types.contains(&device_type))
             .map(|v| Value::Object(entry(v)))
             .collect(),
     ))
@@ -216,10 +209,78 @@ async fn get_intervention(
 }
 
 /// The routes (behind the bearer check).
-pub fn routes() -> axum::Router<ApiState> {
-    axum::Router::new()
-        .route("/health/{device_type}", get(health))
-        .route("/integrations", get(integrations))
-        .route("/interventions", get(list_interventions))
-        .route("/interventions/{intervention_id}", get(get_intervention))
+pub fn routes() -> Routes {
+    let status = json!({"type": "string", "enum": ["READY", "ELEVATED_ERROR_RATE", "OUTAGE"]});
+    let vendor = json!({
+        "type": "object",
+        "required": ["vendor", "displayName", "portalName", "status", "linkingStatus"],
+        "properties": {
+            "vendor": {"type": "string"},
+            "displayName": {"type": "string"},
+            "portalName": {"type": "string"},
+            "status": status,
+            "linkingStatus": status
+        }
+    });
+    let mut integration = vendor.clone();
+    integration["required"] = json!(["vendor", "displayName", "portalName", "status",
+        "linkingStatus", "assetTypes", "scopes"]);
+    integration["properties"]["assetTypes"] = json!({"type": "array", "items": {"type": "string"}});
+    integration["properties"]["scopes"] = json!({"type": "array", "items": {"type": "string"}});
+    let language = "A BCP 47 language such as de-DE; unsupported ones fall back to en-US.";
+    let mut routes = Routes::new();
+    for c in crate::devices::NAMED_COLLECTIONS {
+        let device_type = c.device_type;
+        routes = routes.get(
+            &format!("/health/{}", c.plural),
+            Op::new(&format!("health{}", c.title), "Health", &format!("Vendors of {} and their status", c.plural))
+                .describe(
+                    "READY, ELEVATED_ERROR_RATE (many recent vendor calls failed) or OUTAGE (the \
+                     vendor's circuit breaker is open).",
+                )
+                .ok_schema(200, "The vendors.", json!({"type": "array", "items": vendor}))
+                .problems(&[503]),
+            move |State(state): State<ApiState>| async move { health(&state, device_type).await },
+        );
+    }
+    routes
+        .get(
+            "/integrations",
+            Op::new("listIntegrations", "Health", "Supported vendors per asset type")
+                .query(
+                    "assetTypes",
+                    json!({"type": "string"}),
+                    "Comma-separated asset types (vehicle, charger, hvac, inverter, battery, meter).",
+                )
+                .ok_schema(200, "The integrations.", json!({"type": "array", "items": integration}))
+                .problems(&[503]),
+            |State(state): State<ApiState>, q: Result<Query<IntegrationsQuery>, QueryRejection>| {
+                integrations(State(state), q)
+            },
+        )
+        .get(
+            "/interventions",
+            Op::new("listInterventions", "Interventions", "List interventions")
+                .query("language", json!({"type": "string"}), language)
+                .query("vendorType", json!({"type": "string"}), "Only those of this device type.")
+                .query("vendor", json!({"type": "string"}), "Only those of this vendor.")
+                .ok_list_plain::<Intervention>("The interventions.")
+                .problems(&[503]),
+            |State(state): State<ApiState>, q: Result<Query<InterventionQuery>, QueryRejection>| {
+                list_interventions(State(state), q)
+            },
+        )
+        .get(
+            "/interventions/{interventionId}",
+            Op::new("getIntervention", "Interventions", "Get an intervention")
+                .path("interventionId", "ID of the intervention.")
+                .query("language", json!({"type": "string"}), language)
+                .ok::<Intervention>(200, "The intervention.")
+                .problems(&[503]),
+            |State(state): State<ApiState>,
+             path: Path<String>,
+             q: Result<Query<InterventionQuery>, QueryRejection>| {
+                get_intervention(State(state), path, q)
+            },
+        )
 }

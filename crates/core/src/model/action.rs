@@ -49,7 +49,7 @@ wire_enum! {
 
 /// Why an action did not succeed (schema `ChargeActionFailureReason`,
 /// `MaxCurrentActionFailureReason`, `VehicleActionFailureReason1/2`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionFailureReason {
     /// High-level category (JSON `type`).
@@ -91,7 +91,7 @@ wire_enum! {
 
 /// An action starting or stopping charging on a vehicle or charger (schema `ChargeAction`,
 /// also `VehicleActionChargeAction`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargeAction {
     /// Action ID.
@@ -99,11 +99,15 @@ pub struct ChargeAction {
     /// The user owning the target.
     pub user_id: String,
     /// When the action was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When the action was last updated.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     /// When the action left `PENDING`.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
     /// Current state.
     pub state: ActionState,
@@ -115,6 +119,7 @@ pub struct ChargeAction {
     pub kind: ChargeActionKind,
     /// Why the action failed, when it did.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub failure_reason: Option<ActionFailureReason>,
     /// Deprecated alias of `targetId` (prose reference examples only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,7 +136,7 @@ pub struct ChargeAction {
 }
 
 /// Desired maximum current (schema `TargetMaxCurrent`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetMaxCurrent {
     /// Maximum current in amperes (> 0).
@@ -140,7 +145,7 @@ pub struct TargetMaxCurrent {
 
 /// An action setting the maximum current of a charger or vehicle (schema `MaxCurrentAction`,
 /// also `VehicleActionMaxCurrentAction`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MaxCurrentAction {
     /// Action ID.
@@ -148,11 +153,15 @@ pub struct MaxCurrentAction {
     /// The user owning the target.
     pub user_id: String,
     /// When the action was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When the action was last updated.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     /// When the action left `PENDING`.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
     /// Current state.
     pub state: ActionState,
@@ -164,11 +173,12 @@ pub struct MaxCurrentAction {
     pub target_state: TargetMaxCurrent,
     /// Why the action failed, when it did.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub failure_reason: Option<ActionFailureReason>,
 }
 
 /// Desired battery operation mode (schema `SetBatteryOperationModePayload`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetBatteryOperationModePayload {
     /// The mode to set.
@@ -176,7 +186,7 @@ pub struct SetBatteryOperationModePayload {
 }
 
 /// An action setting a battery's operation mode (schema `OperationModeAction`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationModeAction {
     /// Action ID.
@@ -184,11 +194,15 @@ pub struct OperationModeAction {
     /// The user owning the target.
     pub user_id: String,
     /// When the action was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When the action was last updated.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     /// When the action left `PENDING`.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
     /// Current state.
     pub state: ActionState,
@@ -208,7 +222,7 @@ pub struct OperationModeAction {
 }
 
 /// An action putting an HVAC unit on a permanent hold (schema `HvacActionPermanentHold`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HvacActionPermanentHold {
     /// Action ID.
@@ -216,11 +230,15 @@ pub struct HvacActionPermanentHold {
     /// The user owning the target.
     pub user_id: String,
     /// When the action was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When the action was last updated.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     /// When the action left `PENDING`.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
     /// Current state.
     pub state: ActionState,
@@ -240,7 +258,7 @@ pub struct HvacActionPermanentHold {
 }
 
 /// An action returning an HVAC unit to its schedule (schema `HvacActionFollowSchedule`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HvacActionFollowSchedule {
     /// Action ID.
@@ -248,11 +266,15 @@ pub struct HvacActionFollowSchedule {
     /// The user owning the target.
     pub user_id: String,
     /// When the action was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When the action was last updated.
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     /// When the action left `PENDING`.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
     /// Current state.
     pub state: ActionState,
@@ -276,7 +298,7 @@ pub struct HvacActionFollowSchedule {
 /// Serialized untagged. Deserialization picks the variant from `target.holdType`
 /// (`"SCHEDULED"` is a follow-schedule action, anything else a permanent hold), so errors name
 /// the offending field instead of "did not match any variant".
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum HvacAction {
     /// A permanent hold.

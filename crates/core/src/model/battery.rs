@@ -8,7 +8,7 @@ use super::common::{Capability, DeviceLocation, Timestamp, Vendor, nullable, opt
 pub type BatteryLocation = DeviceLocation;
 
 /// A residential energy-storage unit (schema `Battery`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Battery {
     /// Battery ID.
@@ -18,6 +18,7 @@ pub struct Battery {
     /// The battery's vendor.
     pub vendor: BatteryVendor,
     /// Last successful communication with the vendor, or when the battery was linked.
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Timestamp,
     /// Whether live data is currently reachable.
     pub is_reachable: bool,
@@ -45,43 +46,53 @@ pub struct Battery {
 
 /// Latest charge information; `null` means "cannot be determined" (schema
 /// `BatteryChargeState`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatteryChargeState {
     /// Power delivery state of the battery.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub status: Option<BatteryChargeStatus>,
     /// Capacity in kWh.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub battery_capacity: Option<f64>,
     /// Remaining charge in percent.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub battery_level: Option<f64>,
     /// Charge rate in kW; positive while charging.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub charge_rate: Option<f64>,
     /// User-set reserve in percent below which the battery does not discharge.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub discharge_limit: Option<f64>,
     /// Time of the last charge-state update.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 
 /// A battery's configuration (schema `BatteryConfig`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatteryConfig {
     /// Current operation mode.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub operation_mode: Option<BatteryConfigOperationMode>,
     /// Time of the last configuration update.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 
 /// Descriptive information about a battery (schema `BatteryInformation`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatteryInformation {
     /// The vendor's ID for the battery (changes over time; not the resource ID).
@@ -93,11 +104,12 @@ pub struct BatteryInformation {
     /// Site name set by the user, or a constructed fallback.
     pub site_name: String,
     /// Installation date.
+    #[schema(value_type = String, format = DateTime)]
     pub installation_date: Timestamp,
 }
 
 /// Which operation modes a battery supports (schema `BatteryCapabilities`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatteryCapabilities {
     /// Supports `EXPORT_FOCUS`.

@@ -6,7 +6,7 @@ use super::common::{Capability, Timestamp, Vendor, nullable, optional_nullable};
 use super::vehicle::PowerDeliveryState;
 
 /// An EV charger (schema `Charger`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Charger {
     /// Charger ID.
@@ -16,6 +16,7 @@ pub struct Charger {
     /// The charger's vendor.
     pub vendor: ChargerVendor,
     /// Last live data from the charger, or when it was linked.
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Timestamp,
     /// Whether live data is currently reachable.
     pub is_reachable: bool,
@@ -33,23 +34,29 @@ pub struct Charger {
 
 /// Latest charging information; `null` means "cannot be determined" (schema
 /// `ChargerChargeState`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargerChargeState {
     /// A vehicle is connected.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub is_plugged_in: Option<bool>,
     /// Actively charging.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub is_charging: Option<bool>,
     /// Current charge rate in kW.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub charge_rate: Option<f64>,
     /// Time of the last charge-state update.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
     /// Maximum current the charger may deliver, in amperes.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub max_current: Option<f64>,
     /// Power delivery between charger and vehicle.
     pub power_delivery_state: ChargerPowerDeliveryState,
@@ -64,7 +71,7 @@ pub struct ChargerChargeState {
 }
 
 /// Descriptive information about a charger (schema `ChargerInformation`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargerInformation {
     /// Human-readable brand ("Zaptec").
@@ -73,13 +80,14 @@ pub struct ChargerInformation {
     pub model: String,
     /// Production year.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub year: Option<f64>,
     /// Serial number.
     pub serial_number: String,
 }
 
 /// What a charger supports (schema `ChargerCapabilities`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargerCapabilities {
     /// Full availability of `information`.
@@ -95,14 +103,17 @@ pub struct ChargerCapabilities {
 }
 
 /// The Location a charger is at (schema `ChargerLocation`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChargerLocation {
     /// ID of the Location, if any.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub id: Option<String>,
     /// When the location was last updated.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 

@@ -64,7 +64,7 @@ pub(crate) mod optional_nullable {
 }
 
 /// Whether a device supports a feature, and which interventions could make it capable.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Capability {
     /// Fully capable; `false` means partial or missing support.
@@ -100,20 +100,25 @@ wire_enum! {
 /// A device's position and the Enode-style Location it is at (vehicles, batteries, meters and
 /// inverters; schema `GetVehicleLocation`, `BatteryLocation`, `MeterLocation`,
 /// `InverterLocation`, which share these four fields).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceLocation {
     /// ID of the Location the device is at, if any.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub id: Option<String>,
     /// Longitude in degrees.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub longitude: Option<f64>,
     /// Latitude in degrees.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub latitude: Option<f64>,
     /// Time of the last received position.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{Capability, Timestamp, Vendor, nullable};
 
 /// A heater, heat pump, air conditioner or thermostat (schema `GetHVACResponse`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Hvac {
     /// HVAC unit ID.
@@ -16,11 +16,13 @@ pub struct Hvac {
     /// The unit's vendor.
     pub vendor: HvacVendor,
     /// Last successful communication with the vendor, or when the unit was linked.
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Timestamp,
     /// Whether live data is currently reachable.
     pub is_reachable: bool,
     /// Current power consumption in kW.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub consumption_rate: Option<f64>,
     /// Descriptive information.
     pub information: HvacInformation,
@@ -37,72 +39,86 @@ pub struct Hvac {
 }
 
 /// Descriptive information about an HVAC unit (schema `GetHVACInformation`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HvacInformation {
     /// Human-readable brand.
     pub brand: String,
     /// Model name.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub model: Option<String>,
     /// Name shown to the user.
     pub display_name: String,
     /// Group (room, zone) the unit belongs to.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub group_name: Option<String>,
     /// Kind of unit.
     pub category: HvacCategory,
 }
 
 /// Measured temperature of an HVAC unit (schema `GetHVACTemperatureState`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HvacTemperatureState {
     /// Current temperature in °C.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub current_temperature: Option<f64>,
     /// The unit is actively heating or cooling.
     pub is_active: bool,
     /// Time of the last temperature update.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 
 /// Mode, setpoints and hold of an HVAC unit (schema `GetHVACThermostatState`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HvacThermostatState {
     /// Current mode.
     pub mode: HvacMode,
     /// Heating setpoint in °C.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub heat_setpoint: Option<f64>,
     /// Cooling setpoint in °C.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub cool_setpoint: Option<f64>,
     /// Whether the unit holds a setting or follows its schedule.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub hold_type: Option<HvacHoldType>,
     /// Time of the last thermostat update.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 
 /// What an HVAC unit supports (schema `GetHVACCapabilities`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HvacCapabilities {
     /// Modes the unit can be set to.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub capable_modes: Option<Vec<HvacMode>>,
     /// Allowed cooling setpoints.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub cool_setpoint_range: Option<TemperatureRange>,
     /// Allowed heating setpoints.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub heat_setpoint_range: Option<TemperatureRange>,
     /// Allowed difference between heating and cooling setpoints in `AUTO`.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub setpoint_difference_range: Option<TemperatureDifferenceRange>,
     /// Supports returning to the unit's schedule.
     pub set_follow_schedule: Capability,
@@ -111,35 +127,40 @@ pub struct HvacCapabilities {
 }
 
 /// A temperature range in °C with possibly unknown bounds (schema `NullableTemperatureRange`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemperatureRange {
     /// Lower bound.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub min: Option<f64>,
     /// Upper bound.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub max: Option<f64>,
 }
 
 /// A range of temperature differences in °C (schema `NullableTemperatureDifferenceRange`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemperatureDifferenceRange {
     /// Lower bound.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub min: Option<f64>,
     /// Upper bound.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub max: Option<f64>,
 }
 
 /// The Location an HVAC unit is at (schema `GetHVACLocation`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HvacLocation {
     /// ID of the Location, if any.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub id: Option<String>,
 }
 
@@ -194,7 +215,7 @@ wire_enum! {
 
 /// Body of a set-permanent-hold request, tagged by `mode` (schema `CoolPermanentHold`,
 /// `HeatPermanentHold`, `AutoPermanentHold`, `OffPermanentHold`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "mode")]
 pub enum HvacPermanentHold {
     /// `"mode": "COOL"`.
@@ -212,7 +233,7 @@ pub enum HvacPermanentHold {
 }
 
 /// Cool to a setpoint (schema `CoolPermanentHold`, without its `mode` tag).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CoolPermanentHold {
     /// Cooling setpoint in °C.
@@ -220,7 +241,7 @@ pub struct CoolPermanentHold {
 }
 
 /// Heat to a setpoint (schema `HeatPermanentHold`, without its `mode` tag).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HeatPermanentHold {
     /// Heating setpoint in °C.
@@ -228,7 +249,7 @@ pub struct HeatPermanentHold {
 }
 
 /// Stay between two setpoints (schema `AutoPermanentHold`, without its `mode` tag).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoPermanentHold {
     /// Cooling setpoint in °C.
@@ -238,13 +259,13 @@ pub struct AutoPermanentHold {
 }
 
 /// Turn off (schema `OffPermanentHold`, without its `mode` tag).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OffPermanentHold {}
 
 /// Target of a permanent-hold HVAC action, tagged by `mode` (schema `CoolTargetState`,
 /// `HeatTargetState`, `AutoTargetState`, `OffTargetState`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "mode")]
 pub enum PermanentHoldTargetState {
     /// `"mode": "COOL"`.
@@ -262,7 +283,7 @@ pub enum PermanentHoldTargetState {
 }
 
 /// Cool to a setpoint, permanently (schema `CoolTargetState`, without its `mode` tag).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CoolTargetState {
     /// Cooling setpoint in °C.
@@ -272,7 +293,7 @@ pub struct CoolTargetState {
 }
 
 /// Heat to a setpoint, permanently (schema `HeatTargetState`, without its `mode` tag).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HeatTargetState {
     /// Heating setpoint in °C.
@@ -282,7 +303,7 @@ pub struct HeatTargetState {
 }
 
 /// Stay between two setpoints, permanently (schema `AutoTargetState`, without its `mode` tag).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoTargetState {
     /// Cooling setpoint in °C.
@@ -294,7 +315,7 @@ pub struct AutoTargetState {
 }
 
 /// Off, permanently (schema `OffTargetState`, without its `mode` tag).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OffTargetState {
     /// Always `PERMANENT`.
@@ -302,7 +323,7 @@ pub struct OffTargetState {
 }
 
 /// Target of a follow-schedule HVAC action (schema `ScheduledTargetState`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduledTargetState {
     /// Always `SCHEDULED`.

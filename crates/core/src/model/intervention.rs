@@ -7,21 +7,25 @@ use super::common::{Timestamp, Vendor, VendorType, nullable};
 /// A user-resolvable issue blocking a capability (schema `IntegrationAgnosticIntervention`;
 /// an `IntegrationIntervention` is the same object with `vendor`, `vendorType` and `brand`
 /// non-null, so one struct covers both).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Intervention {
     /// Intervention ID.
     pub id: String,
     /// The vendor it applies to; `null` when not specific to one vendor.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub vendor: Option<Vendor>,
     /// The device class it applies to; `null` when not specific to one class.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub vendor_type: Option<VendorType>,
     /// Human-readable brand; `null` when not specific to one brand.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub brand: Option<String>,
     /// When the intervention was introduced.
+    #[schema(value_type = String, format = DateTime)]
     pub introduced_at: Timestamp,
     /// Whether it concerns the vendor account or a device setting.
     pub domain: InterventionDomain,
@@ -30,7 +34,7 @@ pub struct Intervention {
 }
 
 /// How to resolve an intervention (schema `Resolution1` / `Resolution2`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InterventionResolution {
     /// Localized title.
@@ -43,6 +47,7 @@ pub struct InterventionResolution {
     pub agent: ResolutionAgent,
     /// An action the user takes to resolve it, if any.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub action: Option<ResolutionAction>,
 }
 

@@ -8,7 +8,7 @@ use super::common::{Capability, DeviceLocation, Timestamp, Vendor, nullable, opt
 pub type InverterLocation = DeviceLocation;
 
 /// A solar inverter (schema `Inverter`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Inverter {
     /// Inverter ID.
@@ -18,6 +18,7 @@ pub struct Inverter {
     /// The inverter's vendor.
     pub vendor: InverterVendor,
     /// Last live data from the inverter, or when it was linked.
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Timestamp,
     /// Whether live data is currently reachable.
     pub is_reachable: bool,
@@ -25,6 +26,7 @@ pub struct Inverter {
     pub production_state: InverterProductionState,
     /// IANA time zone of the inverter's location.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub timezone: Option<String>,
     /// What this inverter supports.
     pub capabilities: InverterCapabilities,
@@ -46,31 +48,37 @@ pub struct Inverter {
 
 /// Latest solar production; `null` means "cannot be determined" (schema
 /// `InverterProductionState`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InverterProductionState {
     /// Current production rate in kW.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub production_rate: Option<f64>,
     /// Actively producing.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub is_producing: Option<bool>,
     /// Lifetime production in kWh.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub total_lifetime_production: Option<f64>,
     /// Time of the last production update.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 
 /// Descriptive information about an inverter (schema `InverterInformation`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InverterInformation {
     /// The vendor's ID for the inverter (not the resource ID).
     pub id: String,
     /// Serial number.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub sn: Option<String>,
     /// Human-readable brand.
     pub brand: String,
@@ -79,11 +87,12 @@ pub struct InverterInformation {
     /// Site name set by the user, or a constructed fallback.
     pub site_name: String,
     /// Installation date.
+    #[schema(value_type = String, format = DateTime)]
     pub installation_date: Timestamp,
 }
 
 /// What an inverter supports (schema `InverterCapabilities`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InverterCapabilities {
     /// Full availability of `productionState`.

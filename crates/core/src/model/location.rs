@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::common::Timestamp;
 
 /// A user's Location (schema `LocationResponse`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Location {
     /// User-supplied name.
@@ -23,5 +23,6 @@ pub struct Location {
     pub timezone_name: Option<String>,
     /// When the Location was created (OpenAPI-only; absent when not known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub created_at: Option<Timestamp>,
 }

@@ -8,7 +8,7 @@ use super::common::{Capability, DeviceLocation, Timestamp, Vendor, nullable, opt
 pub type MeterLocation = DeviceLocation;
 
 /// An energy meter, e.g. a battery system's built-in grid meter (schema `Meter`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Meter {
     /// Meter ID.
@@ -18,6 +18,7 @@ pub struct Meter {
     /// The meter's vendor.
     pub vendor: MeterVendor,
     /// Last successful communication with the vendor, or when the meter was linked.
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Timestamp,
     /// Whether live data is currently reachable.
     pub is_reachable: bool,
@@ -42,7 +43,7 @@ pub struct Meter {
 }
 
 /// Descriptive information about a meter (schema `MeterInformation`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeterInformation {
     /// Human-readable brand.
@@ -52,23 +53,27 @@ pub struct MeterInformation {
     /// Site name set by the user, or a constructed fallback.
     pub site_name: String,
     /// Installation date.
+    #[schema(value_type = String, format = DateTime)]
     pub installation_date: Timestamp,
 }
 
 /// Latest power reading of a meter (schema `MeterEnergyState`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeterEnergyState {
     /// Power in kW: positive when importing from the grid, negative when exporting.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub power: Option<f64>,
     /// Time of the last reading.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 
 /// What a meter measures (schema `MeterCapabilities`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeterCapabilities {
     /// Measures consumption (grid import).

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{Vendor, VendorType};
 
 /// A user and their linked vendors (schema `UserResponse`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// The user's ID.
@@ -15,7 +15,7 @@ pub struct User {
 }
 
 /// One vendor account a user linked for one device class (schema `LinkedVendor`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkedVendor {
     /// The vendor.

@@ -8,7 +8,7 @@ use super::common::{Capability, DeviceLocation, Timestamp, Vendor, nullable, opt
 pub type VehicleLocation = DeviceLocation;
 
 /// An electric or plug-in hybrid vehicle (schema `GetVehicleResponse`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Vehicle {
     /// Vehicle ID.
@@ -18,9 +18,11 @@ pub struct Vehicle {
     /// The vehicle's make.
     pub vendor: VehicleVendor,
     /// Last live data from the vehicle, or when it was linked.
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Timestamp,
     /// Whether live data is currently reachable; `false` means delayed updates.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub is_reachable: Option<bool>,
     /// Descriptive information.
     pub information: VehicleInformation,
@@ -39,63 +41,80 @@ pub struct Vehicle {
 }
 
 /// Descriptive information about a vehicle (schema `VehicleInformation`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleInformation {
     /// Vehicle identification number.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub vin: Option<String>,
     /// Human-readable brand ("Tesla").
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub brand: Option<String>,
     /// Model name.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub model: Option<String>,
     /// Production year.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub year: Option<f64>,
     /// User-defined nickname.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub display_name: Option<String>,
 }
 
 /// Latest battery and charging information; `null` means "cannot be determined" (schema
 /// `VehicleChargeState`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleChargeState {
     /// Remaining battery in percent.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub battery_level: Option<f64>,
     /// Estimated remaining range in kilometers.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub range: Option<f64>,
     /// Connected to a charger, charging or not.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub is_plugged_in: Option<bool>,
     /// Actively charging.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub is_charging: Option<bool>,
     /// Reached the charge limit; `null` when `powerDeliveryState` is `UNKNOWN`.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub is_fully_charged: Option<bool>,
     /// Usable battery capacity in kWh.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub battery_capacity: Option<f64>,
     /// Charge limit in percent of capacity; `null` means not reported (assume 100).
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub charge_limit: Option<f64>,
     /// Current charge rate in kW; only while charging.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub charge_rate: Option<f64>,
     /// Minutes until the charging intent completes; only while charging.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub charge_time_remaining: Option<f64>,
     /// Time of the last charge-state update.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
     /// Maximum current the vehicle draws from the charger, in amperes.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub max_current: Option<f64>,
     /// Power delivery between vehicle and charger.
     pub power_delivery_state: PowerDeliveryState,
@@ -110,32 +129,36 @@ pub struct VehicleChargeState {
 }
 
 /// Smart-charging configuration of a vehicle (schema `VehicleSmartChargingPolicy`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleSmartChargingPolicy {
     /// Smart charging may control this vehicle.
     pub is_enabled: bool,
     /// Hour-minute deadline ("07:00") for a full charge.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub deadline: Option<String>,
     /// Charge immediately up to this percentage regardless of price.
     pub minimum_charge_limit: f64,
 }
 
 /// Odometer reading (schema `VehicleOdometer`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleOdometer {
     /// Distance in kilometers.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
     pub distance: Option<f64>,
     /// Time of the last odometer update.
     #[serde(deserialize_with = "nullable::deserialize")]
+    #[schema(required = true)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_updated: Option<Timestamp>,
 }
 
 /// What a vehicle supports (schema `VehicleCapabilities`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleCapabilities {
     /// Full availability of `information`.
