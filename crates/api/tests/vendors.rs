@@ -278,4 +278,8 @@ async fn intervention_by_id() {
     // A filter that excludes it: not found either.
     let (status, _, _) = api.get(&format!("/interventions/{WRITE_ID}?vendorType=battery")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A filter that is not one: 400 naming it.
+    let (status, _, body) = api.get(&format!("/interventions/{WRITE_ID}?vendorType=toaster")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("vendorType"), "{body}");
 }
