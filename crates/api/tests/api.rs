@@ -11,7 +11,8 @@ use http_body_util::BodyExt;
 use oemgate_api::{ApiConfig, ApiState, ClientCredentials, create_client, router};
 use oemgate_core::{Clock, DeviceRef, ManualClock, VendorType};
 use oemgate_store::{
-    DeviceRecord, DeviceStore, MemoryStore, Snapshot, Store, UserRecord, UserStore,
+    DeviceRecord, DeviceStore, MemoryStore, RedisConfig, RedisStore, Snapshot, Store, UserRecord,
+    UserStore,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -254,8 +255,106 @@ async fn invalid_requests_get_problems_naming_the_field() {
 }
 
 #[tokio::test]
+async fn action_routes_answer_503_without_an_executor() {
+    // This deployment has no executor (an API-only one): creating, reading and cancelling
+    // actions is unavailable, named as such, while the device itself still reads.
+    let api = api().await;
+    add_vehicle(&api.store, "v1", "u1", api.clock.now()).await;
+    let token = token(&api).await;
+    for (path, body) in [
+        ("/vehicles/v1/charging", r#"{"action":"START"}"#),
+        ("/vehicles/v1/max-current", r#"{"maxCurrent":16}"#),
+        ("/vehicles/actions/a1/cancel", ""),
+    ] {
+        let request = Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, headers, problem) = send(&api.app, request).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {problem}");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert!(problem["detail"].as_str().unwrap().contains("executor"), "{problem}");
+    }
+    let (status, _, _) = send(&api.app, get("/vehicles/actions/a1", Some(&token))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _, _) = send(&api.app, get("/vehicles/v1", Some(&token))).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn readiness_reflects_the_store() {
     let api = api().await;
-    let (status, _, _) = send(&api.app, get("/health/ready", None)).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, body) = send(&api.app, get("/health/ready", None)).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+
+    // A store that answers every command with an error (a Redis stand-in on loopback whose
+    // PING fails): 503 problem, without a token like the 204.
+    let (address, server) = failing_redis().await;
+    let config = RedisConfig::new(format!("redis://{address}"), "ready-test");
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(config).await.unwrap());
+    let app = router(ApiState {
+        store,
+        clock: api.clock.clone(),
+        config: ApiConfig::default(),
+        metrics: None,
+        executor: None,
+        linker: None,
+        vendor_health: None,
+    });
+    let (status, headers, body) = send(&app, get("/health/ready", None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(body["title"], "Service Unavailable");
+    server.abort();
+}
+
+/// A loopback server speaking just enough RESP to be connected to, answering every command
+/// with an error. Returns its address and the task serving it.
+async fn failing_redis() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = socket.read(&mut chunk).await {
+                    if n == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    while let Some(used) = resp_command_length(&buffer) {
+                        buffer.drain(..used);
+                        if socket.write_all(b"-ERR the store is down\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (address, server)
+}
+
+/// The length of the first complete RESP command (an array of bulk strings) in `buffer`.
+fn resp_command_length(buffer: &[u8]) -> Option<usize> {
+    fn line(buffer: &[u8], at: usize, marker: u8) -> Option<(usize, usize)> {
+        if buffer.get(at) != Some(&marker) {
+            return None;
+        }
+        let end = at + buffer[at..].windows(2).position(|w| w == b"\r\n")?;
+        let number = std::str::from_utf8(&buffer[at + 1..end]).ok()?.parse().ok()?;
+        Some((number, end + 2))
+    }
+    let (count, mut at) = line(buffer, 0, b'*')?;
+    for _ in 0..count {
+        let (length, start) = line(buffer, at, b'$')?;
+        at = start + length + 2;
+        if at > buffer.len() {
+            return None;
+        }
+    }
+    Some(at)
 }

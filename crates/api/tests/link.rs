@@ -309,3 +309,48 @@ async fn relink_binds_the_session_to_the_assets_account() {
         assert!(problem["detail"].as_str().unwrap().contains(field), "{problem}");
     }
 }
+
+#[tokio::test]
+async fn another_clients_user_and_asset_cannot_be_linked() {
+    let api = self::api(true).await;
+    // User "theirs" and its vehicle belong to client-b; the token is client-a's.
+    api.store
+        .put_user(oemgate_store::UserRecord {
+            id: "theirs".into(),
+            client_id: "client-b".into(),
+            created_at: api.start,
+        })
+        .await
+        .unwrap();
+    api.store
+        .put_device(DeviceRecord {
+            device: DeviceRef {
+                id: "their-car".into(),
+                user_id: "theirs".into(),
+                device_type: VendorType::Vehicle,
+                vendor_id: "VIN2".into(),
+                site_id: None,
+            },
+            vendor: "TESLA".into(),
+            account_id: "their-account".into(),
+            created_at: api.start,
+        })
+        .await
+        .unwrap();
+    let (status, content_type, problem) =
+        post(&api, "/users/theirs/link", &valid().to_string(), true).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(problem["title"], "User does not exist");
+    // The reference answers 400 for an asset that cannot be relinked; another client's is
+    // told apart from an unknown one in no way.
+    let body = json!({"language": "en-US", "redirectUri": "https://app.example/relinked"});
+    let (status, _, theirs) = post(&api, "/assets/their-car/relink", &body.to_string(), true).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{theirs}");
+    let (_, _, unknown) = post(&api, "/assets/no-car/relink", &body.to_string(), true).await;
+    assert_eq!(
+        theirs["detail"].as_str().unwrap().replace("their-car", "X"),
+        unknown["detail"].as_str().unwrap().replace("no-car", "X")
+    );
+    assert!(theirs.get("linkToken").is_none());
+}

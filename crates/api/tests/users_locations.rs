@@ -118,6 +118,7 @@ async fn two_clients_see_only_their_own_users_devices_actions_and_locations() {
     api.user("ub", "client-b", 1).await;
     api.device("va", "ua", VendorType::Vehicle, "TESLA", "acc-a").await;
     api.device("ca", "ua", VendorType::Charger, "EASEE", "acc-a2").await;
+    api.device("ha", "ua", VendorType::Hvac, "TADO", "acc-a3").await;
     api.device("vb", "ub", VendorType::Vehicle, "TESLA", "acc-b").await;
     let a = api.token("client-a").await;
     let b = api.token("client-b").await;
@@ -186,6 +187,12 @@ async fn two_clients_see_only_their_own_users_devices_actions_and_locations() {
         api.call(&a, Method::PUT, "/chargers/ca", Some(json!({ "locationId": location }))).await;
     assign.is_problem(StatusCode::BAD_REQUEST);
     assert!(assign.detail().contains("locationId"), "{}", assign.detail());
+    // Nor can B place A's charger or HVAC unit, even at no location.
+    for path in ["/chargers/ca", "/hvacs/ha"] {
+        api.call(&b, Method::PUT, path, Some(json!({ "locationId": null })))
+            .await
+            .is_problem(StatusCode::NOT_FOUND);
+    }
     assert_eq!(api.get(&b, &format!("/locations/{location}")).await.body["name"], "B home");
 }
 

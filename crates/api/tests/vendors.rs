@@ -170,6 +170,13 @@ async fn health_lists_the_vendors_of_a_type_with_their_status() {
     assert_eq!(vendors_of(&body), [("TESLA".to_string(), "OUTAGE".to_string())]);
     let (status, _, body) = api.get("/health/hvacs").await;
     assert_eq!((status, body), (StatusCode::OK, Value::Array(vec![])));
+    let (status, _, body) = api.get("/health/batteries").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(vendors_of(&body), [("TESLA".to_string(), "OUTAGE".to_string())]);
+    for path in ["/health/meters", "/health/inverters"] {
+        let (status, _, body) = api.get(path).await;
+        assert_eq!((status, body), (StatusCode::OK, Value::Array(vec![])), "{path}");
+    }
 
     // The readiness check is still its own unauthenticated route.
     let (status, _, _) = api.raw(Request::get("/health/ready").body(Body::empty()).unwrap()).await;
@@ -271,4 +278,8 @@ async fn intervention_by_id() {
     // A filter that excludes it: not found either.
     let (status, _, _) = api.get(&format!("/interventions/{WRITE_ID}?vendorType=battery")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A filter that is not one: 400 naming it.
+    let (status, _, body) = api.get(&format!("/interventions/{WRITE_ID}?vendorType=toaster")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("vendorType"), "{body}");
 }
