@@ -272,27 +272,32 @@ pub fn routes() -> Routes {
         let schema = action_schema(&mut cancel_op, device_type);
         let cancel_op = cancel_op
             .ok_schema(200, "The cancelled action.", schema.clone())
-            .ok_schema(409, "The action had already left PENDING; it is returned unchanged.", schema)
-            .problems(&[503]);
-        routes = routes
-            .get(
-                &format!("/{plural}/actions/{{actionId}}"),
-                get_op,
-                move |State(state): State<ApiState>,
-                      client: ClientId,
-                      Path(id): Path<String>| async move {
-                    get_action(&state, &client, device_type, &id).await
-                },
+            .ok_schema(
+                409,
+                "The action had already left PENDING; it is returned unchanged.",
+                schema,
             )
-            .post(
-                &format!("/{plural}/actions/{{actionId}}/cancel"),
-                cancel_op,
-                move |State(state): State<ApiState>,
-                      client: ClientId,
-                      Path(id): Path<String>| async move {
-                    cancel_action(&state, &client, device_type, &id).await
-                },
-            );
+            .problems(&[503]);
+        routes =
+            routes
+                .get(
+                    &format!("/{plural}/actions/{{actionId}}"),
+                    get_op,
+                    move |State(state): State<ApiState>,
+                          client: ClientId,
+                          Path(id): Path<String>| async move {
+                        get_action(&state, &client, device_type, &id).await
+                    },
+                )
+                .post(
+                    &format!("/{plural}/actions/{{actionId}}/cancel"),
+                    cancel_op,
+                    move |State(state): State<ApiState>,
+                          client: ClientId,
+                          Path(id): Path<String>| async move {
+                        cancel_action(&state, &client, device_type, &id).await
+                    },
+                );
     }
     for c in [crate::devices::NAMED_COLLECTIONS[0], crate::devices::NAMED_COLLECTIONS[1]] {
         let Collection { device_type, plural, id_param, title, singular } = c;

@@ -198,14 +198,6 @@ pub const NAMED_COLLECTIONS: [Collection; 6] = [
     },
 ];
 
-/// The named collection of a device class.
-pub fn collection(device_type: VendorType) -> Collection {
-    NAMED_COLLECTIONS
-        .into_iter()
-        .find(|c| c.device_type == device_type)
-        .unwrap_or(NAMED_COLLECTIONS[0])
-}
-
 /// The routes of every device collection.
 pub fn routes() -> Routes {
     use oemgate_core::{Battery, Charger, Hvac, Inverter, Meter, Vehicle};
@@ -231,7 +223,9 @@ fn collection_routes<T: utoipa::ToSchema>(c: Collection) -> Routes {
                      read from the vendor (a GET never calls a vendor)."
                 ))
                 .paged()
-                .ok_list::<T>(&format!("A page of {plural}.")),
+                .ok_list::<T>(&format!("A page of {plural}."))
+                .link(&format!("get{singular}"), id_param, "/data/0/id")
+                .link(&format!("refresh{singular}"), id_param, "/data/0/id"),
             move |State(state): State<ApiState>,
                   client: ClientId,
                   q: Result<Query<PageQuery>, QueryRejection>| async move {

@@ -39,7 +39,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
 use oemgate_core::Clock;
 use oemgate_store::Store;
 
@@ -143,31 +142,27 @@ pub fn router_and_document(state: ApiState) -> (Router, Arc<serde_json::Value>) 
         .merge(vendors::routes())
         .merge(statistics::routes())
         .into_parts();
-    let (public, public_doc) = public_routes().into_parts();
+    // The document describes itself too, so its route is registered before it is rendered.
+    let cell: Arc<std::sync::OnceLock<Arc<serde_json::Value>>> = Arc::default();
+    let (public, public_doc) = public_routes(Arc::clone(&cell)).into_parts();
     let document = Arc::new(public_doc.merge(authenticated_doc).render());
-    let served = Arc::clone(&document);
-    let router = public
-        .route(
-            "/openapi.json",
-            get(move || {
-                let served = Arc::clone(&served);
-                async move { axum::Json(served.as_ref().clone()) }
-            }),
-        )
-        .merge(authenticated.route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_bearer,
-        )))
-        .fallback(problem::not_found_route)
-        .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(problem::conventions))
-        .layer(axum::middleware::from_fn(version::echo_version))
-        .with_state(state);
+    let _ = cell.set(Arc::clone(&document));
+    let router =
+        public
+            .merge(authenticated.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_bearer,
+            )))
+            .fallback(problem::not_found_route)
+            .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn(problem::conventions))
+            .layer(axum::middleware::from_fn(version::echo_version))
+            .with_state(state);
     (router, document)
 }
 
-/// The routes callable without a bearer token.
-fn public_routes() -> Routes {
+/// The routes callable without a bearer token; `/openapi.json` serves what `document` holds.
+fn public_routes(document: Arc<std::sync::OnceLock<Arc<serde_json::Value>>>) -> Routes {
     let token = serde_json::json!({
         "type": "object",
         "required": ["access_token", "expires_in", "token_type", "scope"],
@@ -203,7 +198,17 @@ fn public_routes() -> Routes {
                     }
                 }))
                 .ok_schema(200, "The token.", token)
-                .ok_schema(400, "The request is not a valid token request.", oauth_error.clone())
+                .response(
+                    400,
+                    serde_json::json!({
+                        "description": "Not a valid token request (an OAuth2 error), or an \
+                            unsupported Enode-Version (a problem).",
+                        "content": {
+                            "application/json": {"schema": oauth_error.clone()},
+                            "application/problem+json": {"schema": openapi::schema_ref("Problem")}
+                        }
+                    }),
+                )
                 .ok_schema(401, "The client credentials are wrong.", oauth_error),
             auth::token,
         )
@@ -214,6 +219,18 @@ fn public_routes() -> Routes {
                 .empty(204, "Ready: the store answers.")
                 .problems(&[503]),
             health::ready,
+        )
+        .get(
+            "/openapi.json",
+            Op::new("openapi", "Health", "This OpenAPI document").public().ok_schema(
+                200,
+                "The OpenAPI 3.1 document.",
+                serde_json::json!({"type": "object"}),
+            ),
+            move || {
+                let document = document.get().cloned().unwrap_or_default();
+                async move { axum::Json(document.as_ref().clone()) }
+            },
         )
         .get(
             "/metrics",

@@ -21,10 +21,10 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::Extension;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oemgate_core::VendorType;
@@ -117,7 +117,8 @@ pub fn routes() -> Routes {
     link_props["vendor"] = json!({"type": "string", "description": "Skip the vendor choice."});
     link_props["vendorType"] = json!({"type": "string",
         "enum": VendorType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>()});
-    link_props["scopes"] = json!({"type": "array", "minItems": 1, "items": {"type": "string", "enum": SCOPES}});
+    link_props["scopes"] =
+        json!({"type": "array", "minItems": 1, "items": {"type": "string", "enum": SCOPES}});
     let response = json!({
         "type": "object",
         "required": ["linkUrl", "linkToken"],
@@ -139,7 +140,11 @@ pub fn routes() -> Routes {
                     "properties": link_props
                 }))
                 .with_schema("LinkResponse", response)
-                .ok_schema(200, "Where to send the user.", crate::openapi::schema_ref("LinkResponse"))
+                .ok_schema(
+                    200,
+                    "Where to send the user.",
+                    crate::openapi::schema_ref("LinkResponse"),
+                )
                 .problems(&[403, 503]),
             link_user,
         )
@@ -153,7 +158,11 @@ pub fn routes() -> Routes {
                     "additionalProperties": false,
                     "properties": presentation
                 }))
-                .ok_schema(200, "Where to send the user.", crate::openapi::schema_ref("LinkResponse"))
+                .ok_schema(
+                    200,
+                    "Where to send the user.",
+                    crate::openapi::schema_ref("LinkResponse"),
+                )
                 .problems(&[503]),
             relink_asset,
         )

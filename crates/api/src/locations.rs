@@ -81,7 +81,9 @@ fn number_in(
 fn name_of(body: &Map<String, Value>) -> Result<Option<String>, Problem> {
     let Some(value) = body.get("name") else { return Ok(None) };
     match value.as_str() {
-        Some(name) if !name.trim().is_empty() && name.len() <= MAX_NAME_BYTES => Ok(Some(name.to_string())),
+        Some(name) if !name.trim().is_empty() && name.len() <= MAX_NAME_BYTES => {
+            Ok(Some(name.to_string()))
+        }
         _ => Err(Problem::bad_request(format!(
             "Field \"name\" must be a non-empty string of at most 200 bytes, got {value}."
         ))),

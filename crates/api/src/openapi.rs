@@ -244,6 +244,23 @@ impl Op {
         )
     }
 
+    /// An OpenAPI link from the 200 response: `operation_id`'s `parameter` is the value at
+    /// `pointer` in this response's body (lets clients and fuzzers follow real ids).
+    pub fn link(mut self, operation_id: &str, parameter: &str, pointer: &str) -> Self {
+        let response = self.responses.entry(200).or_insert_with(|| json!({"description": "OK"}));
+        response["links"][operation_id] = json!({
+            "operationId": operation_id,
+            "parameters": {parameter: format!("$response.body#{pointer}")}
+        });
+        self
+    }
+
+    /// A response object written out in full.
+    pub fn response(mut self, status: u16, response: Value) -> Self {
+        self.responses.insert(status, response);
+        self
+    }
+
     /// A response without a body.
     pub fn empty(mut self, status: u16, description: &str) -> Self {
         self.responses.insert(status, json!({"description": description}));
@@ -275,11 +292,7 @@ impl Op {
 
     /// The operation object for `path`, with the conventions every operation gets.
     fn build(mut self, path: &str) -> (Value, Schemas) {
-        self.params.push(json!({
-            "name": "Enode-Version", "in": "header", "required": false,
-            "description": "The API version to render the response in (default: the newest).",
-            "schema": {"type": "string", "enum": crate::SUPPORTED_VERSIONS}
-        }));
+        self.params.push(json!({"$ref": "#/components/parameters/EnodeVersion"}));
         self.responses.entry(400).or_insert_with(|| problem_response(400));
         if !self.public {
             self.responses.entry(401).or_insert_with(|| problem_response(401));
@@ -293,13 +306,12 @@ impl Op {
         self.schemas.named("Problem", problem_schema());
         let mut responses = Map::new();
         for (status, mut response) in self.responses {
-            response["headers"] = json!({
-                "Enode-Version": {
-                    "description": "The API version the response is rendered in.",
-                    "required": true,
-                    "schema": {"type": "string"}
-                }
-            });
+            if response.get("$ref").is_some() {
+                responses.insert(status.to_string(), response);
+                continue;
+            }
+            response["headers"] =
+                json!({"Enode-Version": {"$ref": "#/components/headers/EnodeVersion"}});
             responses.insert(status.to_string(), response);
         }
         let mut op = json!({
@@ -320,7 +332,20 @@ impl Op {
     }
 }
 
+/// A problem response: a `$ref` to the shared one of its status.
 fn problem_response(status: u16) -> Value {
+    json!({"$ref": format!("#/components/responses/Problem{status}")})
+}
+
+/// The shared problem responses, one per status any operation uses.
+fn problem_responses(statuses: &std::collections::BTreeSet<u16>) -> Map<String, Value> {
+    statuses
+        .iter()
+        .map(|status| (format!("Problem{status}"), problem_response_body(*status)))
+        .collect()
+}
+
+fn problem_response_body(status: u16) -> Value {
     let description = match status {
         400 => "The request is invalid; `detail` names the field.",
         401 => "No valid bearer token.",
@@ -335,6 +360,7 @@ fn problem_response(status: u16) -> Value {
     };
     json!({
         "description": description,
+        "headers": {"Enode-Version": {"$ref": "#/components/headers/EnodeVersion"}},
         "content": {"application/problem+json": {"schema": schema_ref("Problem")}}
     })
 }
@@ -419,7 +445,8 @@ impl Routes {
         self.router = self.router.route(path, route);
         let (operation, schemas) = op.build(path);
         self.schemas.merge(schemas);
-        let previous = self.paths.entry(path.to_string()).or_default().insert(method.into(), operation);
+        let previous =
+            self.paths.entry(path.to_string()).or_default().insert(method.into(), operation);
         // Two registrations of one method and path are a programming error axum rejects too.
         assert!(previous.is_none(), "{method} {path} is registered twice");
         self
@@ -479,6 +506,22 @@ impl Document {
             "paths": self.paths,
             "components": {
                 "schemas": self.schemas.0,
+                "responses": problem_responses(&self.problem_statuses()),
+                "parameters": {
+                    "EnodeVersion": {
+                        "name": "Enode-Version", "in": "header", "required": false,
+                        "description": "The API version to render the response in (default: \
+                            the newest).",
+                        "schema": {"type": "string", "enum": crate::SUPPORTED_VERSIONS}
+                    }
+                },
+                "headers": {
+                    "EnodeVersion": {
+                        "description": "The API version the response is rendered in.",
+                        "required": true,
+                        "schema": {"type": "string"}
+                    }
+                },
                 "securitySchemes": {
                     "bearerAuth": {
                         "type": "http",
@@ -489,6 +532,18 @@ impl Document {
             },
             "security": [{"bearerAuth": []}]
         })
+    }
+
+    /// The statuses of the problem responses the operations refer to.
+    fn problem_statuses(&self) -> std::collections::BTreeSet<u16> {
+        let prefix = "#/components/responses/Problem";
+        self.paths
+            .values()
+            .flat_map(|methods| methods.values())
+            .filter_map(|op| op["responses"].as_object())
+            .flat_map(|responses| responses.values())
+            .filter_map(|r| r["$ref"].as_str()?.strip_prefix(prefix)?.parse().ok())
+            .collect()
     }
 
     /// Every `(METHOD, path)` documented, sorted.

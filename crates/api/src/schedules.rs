@@ -836,8 +836,10 @@ pub fn routes() -> Routes {
              q: Result<Query<PageQuery>, QueryRejection>| async move {
                 let request: PageRequest = devices::query(q)?.to_request()?;
                 access::user_for_client(&state, &client, &user_id).await?;
-                let page =
-                    state.store.list_resources(KIND, &ResourceOwner::User(user_id), &request).await?;
+                let page = state
+                    .store
+                    .list_resources(KIND, &ResourceOwner::User(user_id), &request)
+                    .await?;
                 Ok::<_, Problem>(Json(Paginated {
                     data: page.items.iter().map(served).collect(),
                     pagination: PaginationCursors { after: page.after, before: page.before },

@@ -423,10 +423,18 @@ pub fn routes() -> Routes {
     Routes::new()
         .get(
             "/vehicles/{vehicleId}/smart-charging-policy",
-            Op::new("getSmartChargingPolicy", "Smart charging", "Get a vehicle's smart-charging policy")
-                .path(vehicle_id.0, vehicle_id.1)
-                .with_schema("SmartChargingPolicy", policy)
-                .ok_schema(200, "The policy (the default while none is stored).", policy_ref()),
+            Op::new(
+                "getSmartChargingPolicy",
+                "Smart charging",
+                "Get a vehicle's smart-charging policy",
+            )
+            .path(vehicle_id.0, vehicle_id.1)
+            .with_schema("SmartChargingPolicy", policy)
+            .ok_schema(
+                200,
+                "The policy (the default while none is stored).",
+                policy_ref(),
+            ),
             |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 vehicle(&state, &client, &id).await?;
                 let stored = state.store.get_resource(POLICY_KIND, &id).await?;
@@ -435,11 +443,15 @@ pub fn routes() -> Routes {
         )
         .put(
             "/vehicles/{vehicleId}/smart-charging-policy",
-            Op::new("putSmartChargingPolicy", "Smart charging", "Update a vehicle's smart-charging policy")
-                .path(vehicle_id.0, vehicle_id.1)
-                .body_schema(policy_body)
-                .ok_schema(200, "The policy.", policy_ref())
-                .problems(&[409]),
+            Op::new(
+                "putSmartChargingPolicy",
+                "Smart charging",
+                "Update a vehicle's smart-charging policy",
+            )
+            .path(vehicle_id.0, vehicle_id.1)
+            .body_schema(policy_body)
+            .ok_schema(200, "The policy.", policy_ref())
+            .problems(&[409]),
             |State(state): State<ApiState>,
              client: ClientId,
              Path(id): Path<String>,
@@ -447,19 +459,27 @@ pub fn routes() -> Routes {
         )
         .get(
             "/vehicles/{vehicleId}/smart-charging-status",
-            Op::new("getSmartChargingStatus", "Smart charging", "Get a vehicle's smart-charging status")
-                .path(vehicle_id.0, vehicle_id.1)
-                .with_schema("SmartOverride", smart_override)
-                .ok_schema(200, "The status.", status_schema),
+            Op::new(
+                "getSmartChargingStatus",
+                "Smart charging",
+                "Get a vehicle's smart-charging status",
+            )
+            .path(vehicle_id.0, vehicle_id.1)
+            .with_schema("SmartOverride", smart_override)
+            .ok_schema(200, "The status.", status_schema),
             |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 status(&state, &client, &id).await
             },
         )
         .post(
             "/vehicles/{vehicleId}/smart-override",
-            Op::new("createSmartOverride", "Smart charging", "Charge now, overriding smart charging")
-                .path(vehicle_id.0, vehicle_id.1)
-                .ok_schema(200, "The active override.", override_ref()),
+            Op::new(
+                "createSmartOverride",
+                "Smart charging",
+                "Charge now, overriding smart charging",
+            )
+            .path(vehicle_id.0, vehicle_id.1)
+            .ok_schema(200, "The active override.", override_ref()),
             |State(state): State<ApiState>, client: ClientId, Path(id): Path<String>| async move {
                 create_override(&state, &client, &id).await
             },

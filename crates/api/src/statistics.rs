@@ -368,15 +368,20 @@ async fn charging_sessions(
 /// The routes (behind the bearer check).
 pub fn routes() -> Routes {
     let nullable_number = json!({"type": ["number", "null"]});
+    let aggregate = json!({
+        "type": ["object", "null"],
+        "description": "Minimum, maximum and mean over the interval.",
+        "properties": {"min": nullable_number, "max": nullable_number, "mean": nullable_number}
+    });
     let bucket = json!({
         "type": "object",
         "required": ["kw", "kwhSum", "price", "costSum", "nonSmartPrice", "estimatedSavings", "date"],
         "properties": {
-            "kw": {"type": "object", "description": "Power: min, max, mean (kW)."},
+            "kw": aggregate,
             "kwhSum": {"type": "number"},
-            "price": nullable_number,
+            "price": aggregate,
             "costSum": nullable_number,
-            "nonSmartPrice": nullable_number,
+            "nonSmartPrice": aggregate,
             "estimatedSavings": nullable_number,
             "date": {"type": "string", "format": "date-time"}
         }
@@ -389,11 +394,11 @@ pub fn routes() -> Routes {
             "locationId": {"type": ["string", "null"]},
             "from": {"type": "string", "format": "date-time"},
             "to": {"type": "string", "format": "date-time"},
-            "kw": {"type": "object"},
+            "kw": aggregate,
             "kwhSum": {"type": "number"},
-            "price": nullable_number,
+            "price": aggregate,
             "costSum": nullable_number,
-            "nonSmartPrice": nullable_number,
+            "nonSmartPrice": aggregate,
             "estimatedSavings": nullable_number
         }
     });
@@ -420,11 +425,23 @@ pub fn routes() -> Routes {
     });
     let charging_query = |op: Op| {
         op.path("userId", "ID of the user.")
-            .query_required("startDate", json!({"type": "string", "format": "date-time"}), "Start (inclusive).")
-            .query("endDate", json!({"type": "string", "format": "date-time"}), "End (exclusive); default now.")
+            .query_required(
+                "startDate",
+                json!({"type": "string", "format": "date-time"}),
+                "Start (inclusive).",
+            )
+            .query(
+                "endDate",
+                json!({"type": "string", "format": "date-time"}),
+                "End (exclusive); default now.",
+            )
             .query("locationId", json!({"type": "string"}), "Only charging at this location.")
             .query("id", json!({"type": "string"}), "Only this vehicle or charger.")
-            .query("type", json!({"type": "string", "enum": ["vehicle", "charger", "hvac"]}), "Only this device type.")
+            .query(
+                "type",
+                json!({"type": "string", "enum": ["vehicle", "charger", "hvac"]}),
+                "Only this device type.",
+            )
     };
     Routes::new()
         .get(

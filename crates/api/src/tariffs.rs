@@ -443,7 +443,9 @@ pub fn routes() -> Routes {
             |State(state): State<ApiState>,
              client: ClientId,
              Path(id): Path<String>,
-             body: Bytes| async move { put_location_tariff(&state, &client, &id, &body).await },
+             body: Bytes| async move {
+                put_location_tariff(&state, &client, &id, &body).await
+            },
         )
         .get(
             "/locations/{locationId}/tariff",

@@ -281,7 +281,14 @@ pub fn routes() -> Routes {
     Routes::new()
         .get(
             "/users",
-            Op::new("listUsers", "Users", "List users").paged().ok_list_of("A page of users.", user_item),
+            Op::new("listUsers", "Users", "List users")
+                .paged()
+                .ok_list_of("A page of users.", user_item)
+                .link("getUser", "userId", "/data/0/id")
+                .link("listUserVehicles", "userId", "/data/0/id")
+                .link("listUserLocations", "userId", "/data/0/id")
+                .link("listSchedules", "userId", "/data/0/id")
+                .link("getChargingStatistics", "userId", "/data/0/id"),
             |State(state): State<ApiState>,
              client: ClientId,
              q: Result<Query<PageQuery>, QueryRejection>| async move {

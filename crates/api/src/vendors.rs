@@ -223,8 +223,15 @@ pub fn routes() -> Routes {
         }
     });
     let mut integration = vendor.clone();
-    integration["required"] = json!(["vendor", "displayName", "portalName", "status",
-        "linkingStatus", "assetTypes", "scopes"]);
+    integration["required"] = json!([
+        "vendor",
+        "displayName",
+        "portalName",
+        "status",
+        "linkingStatus",
+        "assetTypes",
+        "scopes"
+    ]);
     integration["properties"]["assetTypes"] = json!({"type": "array", "items": {"type": "string"}});
     integration["properties"]["scopes"] = json!({"type": "array", "items": {"type": "string"}});
     let language = "A BCP 47 language such as de-DE; unsupported ones fall back to en-US.";
@@ -233,13 +240,17 @@ pub fn routes() -> Routes {
         let device_type = c.device_type;
         routes = routes.get(
             &format!("/health/{}", c.plural),
-            Op::new(&format!("health{}", c.title), "Health", &format!("Vendors of {} and their status", c.plural))
-                .describe(
-                    "READY, ELEVATED_ERROR_RATE (many recent vendor calls failed) or OUTAGE (the \
+            Op::new(
+                &format!("health{}", c.title),
+                "Health",
+                &format!("Vendors of {} and their status", c.plural),
+            )
+            .describe(
+                "READY, ELEVATED_ERROR_RATE (many recent vendor calls failed) or OUTAGE (the \
                      vendor's circuit breaker is open).",
-                )
-                .ok_schema(200, "The vendors.", json!({"type": "array", "items": vendor}))
-                .problems(&[503]),
+            )
+            .ok_schema(200, "The vendors.", json!({"type": "array", "items": vendor}))
+            .problems(&[503]),
             move |State(state): State<ApiState>| async move { health(&state, device_type).await },
         );
     }

@@ -18,19 +18,25 @@ pub async fn echo_version(request: Request, next: Next) -> Response {
         None => None,
         Some(Ok(v)) if SUPPORTED_VERSIONS.contains(&v) => Some(v.to_string()),
         Some(Ok(v)) => {
-            return Problem::bad_request(format!(
+            let problem = Problem::bad_request(format!(
                 "\"Enode-Version\" {v:?} is not supported; supported: {}",
                 SUPPORTED_VERSIONS.join(", ")
-            ))
-            .into_response();
+            ));
+            return with_version(problem.into_response(), SUPPORTED_VERSIONS[0]);
         }
         Some(Err(_)) => {
-            return Problem::bad_request("\"Enode-Version\" is not valid text").into_response();
+            let problem = Problem::bad_request("\"Enode-Version\" is not valid text");
+            return with_version(problem.into_response(), SUPPORTED_VERSIONS[0]);
         }
     };
-    let mut response = next.run(request).await;
-    let version = requested.unwrap_or_else(|| SUPPORTED_VERSIONS[0].to_string());
-    if let Ok(value) = HeaderValue::from_str(&version) {
+    let response = next.run(request).await;
+    with_version(response, requested.as_deref().unwrap_or(SUPPORTED_VERSIONS[0]))
+}
+
+/// Names the version a response is rendered in (a refusal of an unsupported version is
+/// rendered in the default one).
+fn with_version(mut response: Response, version: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(version) {
         response.headers_mut().insert(HEADER, value);
     }
     response

@@ -2,7 +2,7 @@
 
 /// Declares a `Copy` string enum whose variants serialize to the given literals.
 ///
-/// Generates the serde renames, `ALL`, `as_str`, `Display` and `FromStr` (error:
+/// Generates the serde renames, the OpenAPI schema, `ALL`, `as_str`, `Display` and `FromStr` (error:
 /// [`crate::model::ParseEnumError`]). Every variant gets a doc line with its wire spelling.
 macro_rules! wire_enum {
     (
@@ -12,7 +12,7 @@ macro_rules! wire_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
             $(
                 #[doc = concat!("`", $wire, "`")]
@@ -31,6 +31,23 @@ macro_rules! wire_enum {
                 match self {
                     $($name::$variant => $wire,)+
                 }
+            }
+        }
+
+        // Written out rather than derived: the derive cannot read the wire spellings through
+        // the macro's `$wire` fragments and would document the Rust variant names.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($wire),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed(stringify!($name))
             }
         }
 
