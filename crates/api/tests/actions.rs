@@ -7,13 +7,13 @@
 
 use axum::http::{Method, StatusCode, header};
 use chrono::{DateTime, Utc};
-use oemgate_core::{DeviceRef, VendorType};
-use oemgate_store::{ActionStore, DeviceRecord, DeviceStore, Snapshot, UserRecord, UserStore};
+use oemgate_core::VendorType;
+use oemgate_store::ActionStore;
 use serde_json::{Value, json};
 
 mod common;
 
-use common::{Api, Response, api};
+use common::{Api, Response, SeedDevice, api};
 
 fn start() -> DateTime<Utc> {
     "2030-03-01T08:00:00Z".parse().unwrap()
@@ -21,34 +21,22 @@ fn start() -> DateTime<Utc> {
 
 impl Api {
     async fn user(&self, id: &str, client: &str) {
-        let record = UserRecord { id: id.into(), client_id: client.into(), created_at: start() };
-        self.store.put_user(record).await.unwrap();
+        self.seed_user(id, client, start()).await;
     }
 
     async fn device(&self, id: &str, user: &str, kind: VendorType) {
-        let device = DeviceRef {
-            id: id.into(),
-            user_id: user.into(),
-            device_type: kind,
-            vendor_id: format!("V-{id}"),
-            site_id: None,
+        let account = format!("acc-{user}");
+        let resource = json!({ "id": id, "userId": user, "vendor": "TESLA" });
+        let seed = SeedDevice {
+            id,
+            user,
+            kind,
+            vendor: "TESLA",
+            account: &account,
+            at: start(),
+            resource: Some(resource),
         };
-        let record = DeviceRecord {
-            device,
-            vendor: "TESLA".into(),
-            account_id: format!("acc-{user}"),
-            created_at: start(),
-        };
-        self.store.put_device(record).await.unwrap();
-        let snapshot = Snapshot {
-            device_id: id.into(),
-            user_id: user.into(),
-            device_type: kind,
-            version: 1,
-            observed_at: start(),
-            resource: json!({ "id": id, "userId": user, "vendor": "TESLA" }),
-        };
-        self.store.put_snapshot(snapshot, 0).await.unwrap();
+        self.seed_device(seed).await;
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> Response {

@@ -5,16 +5,16 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, Utc};
-use oemgate_core::{AccountRef, Credentials, DeviceRef, VendorType};
+use oemgate_core::{AccountRef, Credentials, VendorType};
 use oemgate_store::{
-    AccountStore, DeviceFilter, DeviceRecord, DeviceStore, EventLog, PageRequest, ScheduleStore,
-    Snapshot, UserRecord, UserStore,
+    AccountStore, DeviceFilter, DeviceStore, EventLog, PageRequest, ScheduleStore, UserRecord,
+    UserStore,
 };
 use serde_json::{Value, json};
 
 mod common;
 
-use common::{Api, api};
+use common::{Api, SeedDevice, api};
 
 impl Api {
     /// A user of `client`, created `seconds` after the start.
@@ -46,20 +46,6 @@ impl Api {
     /// A device with a snapshot and a poll schedule entry.
     async fn device(&self, id: &str, user: &str, kind: VendorType, vendor: &str, account: &str) {
         let created = self.clock_start();
-        let device = DeviceRef {
-            id: id.into(),
-            user_id: user.into(),
-            device_type: kind,
-            vendor_id: format!("V-{id}"),
-            site_id: None,
-        };
-        let record = DeviceRecord {
-            device,
-            vendor: vendor.into(),
-            account_id: account.into(),
-            created_at: created,
-        };
-        self.store.put_device(record).await.unwrap();
         let mut resource = json!({ "id": id, "userId": user, "vendor": vendor });
         match kind {
             VendorType::Charger => {
@@ -68,15 +54,9 @@ impl Api {
             VendorType::Hvac => resource["location"] = json!({ "id": null }),
             _ => {}
         }
-        let snapshot = Snapshot {
-            device_id: id.into(),
-            user_id: user.into(),
-            device_type: kind,
-            version: 1,
-            observed_at: created,
-            resource,
-        };
-        self.store.put_snapshot(snapshot, 0).await.unwrap();
+        let seed =
+            SeedDevice { id, user, kind, vendor, account, at: created, resource: Some(resource) };
+        self.seed_device(seed).await;
         self.store.schedule(id, created).await.unwrap();
     }
 

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use oemgate_api::{ApiConfig, ApiState, ClientCredentials, create_client, router};
 use oemgate_core::ManualClock;
 use oemgate_executor::{Executor, ExecutorConfig};
-use oemgate_store::{MemoryStore, Store};
+use oemgate_store::{DeviceStore, MemoryStore, Store, UserStore};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -143,5 +143,55 @@ impl Api {
             .body(Body::from(body.to_string()))
             .unwrap();
         self.send(request).await
+    }
+}
+
+/// A device as the poller would have stored it, for seeding tests.
+pub struct SeedDevice<'a> {
+    pub id: &'a str,
+    pub user: &'a str,
+    pub kind: oemgate_core::VendorType,
+    pub vendor: &'a str,
+    pub account: &'a str,
+    pub at: DateTime<Utc>,
+    /// The snapshot's resource; `None` stores the device without a snapshot.
+    pub resource: Option<Value>,
+}
+
+impl Api {
+    /// A user owned by `client`, created at `at`.
+    pub async fn seed_user(&self, id: &str, client: &str, at: DateTime<Utc>) {
+        let record =
+            oemgate_store::UserRecord { id: id.into(), client_id: client.into(), created_at: at };
+        self.store.put_user(record).await.unwrap();
+    }
+
+    /// A device (and its snapshot, when it has a resource), as the poller stores them.
+    pub async fn seed_device(&self, seed: SeedDevice<'_>) {
+        let device = oemgate_core::DeviceRef {
+            id: seed.id.into(),
+            user_id: seed.user.into(),
+            device_type: seed.kind,
+            vendor_id: format!("V-{}", seed.id),
+            site_id: None,
+        };
+        let record = oemgate_store::DeviceRecord {
+            device,
+            vendor: seed.vendor.into(),
+            account_id: seed.account.into(),
+            created_at: seed.at,
+        };
+        self.store.put_device(record).await.unwrap();
+        if let Some(resource) = seed.resource {
+            let snapshot = oemgate_store::Snapshot {
+                device_id: seed.id.into(),
+                user_id: seed.user.into(),
+                device_type: seed.kind,
+                version: 1,
+                observed_at: seed.at,
+                resource,
+            };
+            self.store.put_snapshot(snapshot, 0).await.unwrap();
+        }
     }
 }
