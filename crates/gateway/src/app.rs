@@ -250,6 +250,7 @@ pub fn api_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) 
         executor: None,
         linker: None,
         vendor_health: None,
+        webhooks: None,
     }
 }
 
