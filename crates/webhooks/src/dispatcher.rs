@@ -204,7 +204,11 @@ impl Dispatcher {
     /// One turn for every webhook, at most `concurrency` at a time; waits for all of them.
     pub async fn tick(&self) -> Result<Vec<TurnReport>, DispatchError> {
         let webhooks = self.webhooks().await?;
-        let reports = futures::stream::iter(webhooks.iter().map(|w| self.turn(w)))
+        let mut turns = Vec::with_capacity(webhooks.len());
+        for webhook in &webhooks {
+            turns.push(self.turn(webhook));
+        }
+        let reports = futures::stream::iter(turns)
             .buffer_unordered(self.config.concurrency.max(1))
             .collect::<Vec<_>>()
             .await;
