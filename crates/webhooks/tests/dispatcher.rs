@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 struct Receiver {
     requests: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
     status: Arc<AtomicU16>,
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 impl Receiver {
@@ -32,6 +33,7 @@ impl Receiver {
                 let receiver = receiver.clone();
                 move |headers: HeaderMap, body: Bytes| async move {
                     receiver.requests.lock().unwrap().push((headers, body));
+                    receiver.arrived.notify_one();
                     StatusCode::from_u16(receiver.status.load(Ordering::SeqCst)).unwrap()
                 }
             }),
@@ -293,4 +295,55 @@ async fn a_receiver_that_does_not_answer_in_time_fails_the_delivery() {
     let strict = Sender::new(UrlPolicy::default(), Duration::from_secs(5)).unwrap();
     let sent = strict.send(&webhook, b"[]".to_vec()).await;
     assert!(matches!(sent.result, Err(oemgate_webhooks::SendError::Url(_))), "{:?}", sent.result);
+}
+
+#[tokio::test]
+async fn a_receiver_that_hangs_does_not_hold_up_other_webhooks() {
+    let w = world(DispatcherConfig::default()).await;
+    // A receiver that takes requests in and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let hung = Arc::new(tokio::sync::Notify::new());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let hung = hung.clone();
+            move || async move {
+                hung.notify_one();
+                std::future::pending::<StatusCode>().await
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (healthy, healthy_url) = Receiver::start().await;
+    // Listed (and started) first: client c1's webhook hangs.
+    add_webhook(&w, "c1", &hanging_url, &["*"]).await;
+    add_webhook(&w, "c2", &healthy_url, &["*"]).await;
+    append(&w, "user-of-c1", "user:vehicle:updated", 1).await;
+    let for_healthy = append(&w, "user-of-c2", "user:vehicle:updated", 2).await;
+
+    let sender = Arc::new(
+        Sender::new(UrlPolicy { allow_insecure_loopback: true }, Duration::from_secs(5)).unwrap(),
+    );
+    let dispatcher = Arc::new(Dispatcher::new(
+        Arc::clone(&w.store),
+        w.clock.clone() as Arc<dyn Clock>,
+        sender,
+        DispatcherConfig::default(),
+        0,
+    ));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(Arc::clone(&dispatcher).run(async move {
+        let _ = stopped.await;
+    }));
+    // The first pass starts both turns at once: the healthy receiver gets its event while
+    // the hanging one still holds its request open (its 5 s are far from over). With a
+    // concurrency of 1 this fails: the healthy turn waits for the hanging one's timeout.
+    hung.notified().await;
+    tokio::time::timeout(Duration::from_secs(4), healthy.arrived.notified())
+        .await
+        .expect("the healthy webhook was held up by the hanging one");
+    assert_eq!(healthy.ids(), [for_healthy]);
+    let _ = stop.send(());
+    running.await.unwrap();
 }
