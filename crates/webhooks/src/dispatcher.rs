@@ -272,7 +272,12 @@ impl Dispatcher {
         let now = self.clock.now();
         let state = match self.store.get_webhook_state(&webhook.id).await? {
             Some(state) => state,
-            None => outbox::create_state(self.store.as_ref(), &webhook.id).await?,
+            // Created through the API with its state; a missing one (a crash in between)
+            // starts now, unless the webhook was deleted since it was listed.
+            None if self.store.get_resource(KIND, &webhook.id).await?.is_some() => {
+                outbox::create_state(self.store.as_ref(), &webhook.id).await?
+            }
+            None => return Ok(report),
         };
         if !state.active || state.next_attempt_at.is_some_and(|at| at > now) {
             return Ok(report);
@@ -356,31 +361,41 @@ impl Dispatcher {
     }
 
     /// Moves the cursor to `through` if nobody moved it since `state` was read; `success`
-    /// marks an acknowledged delivery (resets the backoff). Returns whether it moved.
+    /// marks an acknowledged delivery (resets the backoff). A concurrent write that left the
+    /// cursor alone (a PATCH, a test) is merged with; one that moved the cursor (another
+    /// instance, a reactivation) wins. Returns whether the cursor moved.
     async fn advance(
         &self,
         state: &WebhookState,
         through: String,
         success: Option<DateTime<Utc>>,
     ) -> Result<bool, DispatchError> {
-        let mut next = state.clone();
-        next.cursor = Some(through);
-        if success.is_some() {
-            next.last_success = success;
-            next.failing_since = None;
-            next.attempts = 0;
-            next.next_attempt_at = None;
-        }
-        match self.store.put_webhook_state(next, state.version).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict { .. }) => {
-                // Someone else wrote the state (another instance's delivery, a PATCH, a
-                // test): the events may go out again, which at-least-once allows.
-                debug!(webhook = %state.webhook_id, "state changed meanwhile; cursor left as is");
-                Ok(false)
+        let mut current = state.clone();
+        for _ in 0..4 {
+            let mut next = current.clone();
+            next.cursor = Some(through.clone());
+            if success.is_some() {
+                next.last_success = success;
+                next.failing_since = None;
+                next.attempts = 0;
+                next.next_attempt_at = None;
             }
-            Err(err) => Err(err.into()),
+            match self.store.put_webhook_state(next, current.version).await {
+                Ok(_) => return Ok(true),
+                Err(StoreError::Conflict { .. }) => {
+                    match self.store.get_webhook_state(&state.webhook_id).await? {
+                        Some(fresh) if fresh.cursor == state.cursor && fresh.active => {
+                            current = fresh;
+                        }
+                        _ => break,
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
         }
+        // The events may go out again, which at-least-once allows.
+        debug!(webhook = %state.webhook_id, "cursor moved by someone else; left as is");
+        Ok(false)
     }
 
     /// Records a failed delivery: back off, or past the retry window drop and deactivate.

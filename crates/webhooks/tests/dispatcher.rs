@@ -347,3 +347,70 @@ async fn a_receiver_that_hangs_does_not_hold_up_other_webhooks() {
     let _ = stop.send(());
     running.await.unwrap();
 }
+
+/// A receiver that, while the delivery is in flight, writes the webhook's state the way
+/// `change` does (a PATCH, another instance), then answers 200.
+async fn interfering_receiver(
+    store: Arc<dyn Store>,
+    change: fn(&mut oemgate_store::WebhookState),
+) -> (String, Arc<Mutex<Option<String>>>, Arc<AtomicU16>) {
+    let hook_id: Arc<Mutex<Option<String>>> = Arc::default();
+    let posts = Arc::new(AtomicU16::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let (hook_id, posts) = (hook_id.clone(), posts.clone());
+            move || async move {
+                posts.fetch_add(1, Ordering::SeqCst);
+                let id = hook_id.lock().unwrap().clone().unwrap();
+                outbox::update_state(store.as_ref(), &id, |state| {
+                    change(state);
+                    Ok(())
+                })
+                .await
+                .unwrap();
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, hook_id, posts)
+}
+
+#[tokio::test]
+async fn an_acknowledgement_merges_with_writes_that_leave_the_cursor_alone() {
+    let w = world(DispatcherConfig::default()).await;
+    // Like a PATCH on an active webhook: the failure bookkeeping is reset, the cursor kept.
+    let (url, hook_id, posts) = interfering_receiver(Arc::clone(&w.store), |state| {
+        state.attempts = 0;
+        state.next_attempt_at = None;
+    })
+    .await;
+    let hook = add_webhook(&w, "c1", &url, &["*"]).await;
+    *hook_id.lock().unwrap() = Some(hook.id.clone());
+    let last = append(&w, "user-of-c1", "user:vehicle:updated", 1).await;
+    w.dispatcher.tick().await.unwrap();
+    let state = w.store.get_webhook_state(&hook.id).await.unwrap().unwrap();
+    assert_eq!(state.cursor.as_deref(), Some(last.as_str()), "the cursor moved despite the write");
+    w.dispatcher.tick().await.unwrap();
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "nothing sent twice");
+}
+
+#[tokio::test]
+async fn an_acknowledgement_never_moves_a_cursor_someone_else_moved() {
+    let w = world(DispatcherConfig::default()).await;
+    // Like another instance that delivered further meanwhile: the cursor is at the log's
+    // (test-chosen) far end, which the slower instance must not move back.
+    let (url, hook_id, _) = interfering_receiver(Arc::clone(&w.store), |state| {
+        state.cursor = Some("999999".into());
+    })
+    .await;
+    let hook = add_webhook(&w, "c1", &url, &["*"]).await;
+    *hook_id.lock().unwrap() = Some(hook.id.clone());
+    append(&w, "user-of-c1", "user:vehicle:updated", 1).await;
+    w.dispatcher.tick().await.unwrap();
+    let state = w.store.get_webhook_state(&hook.id).await.unwrap().unwrap();
+    assert_eq!(state.cursor.as_deref(), Some("999999"));
+}
