@@ -9,3 +9,4 @@ mod linking;
 mod statistics;
 mod support;
 mod users;
+mod webhooks;

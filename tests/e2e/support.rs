@@ -30,7 +30,28 @@ pub async fn demo_observed(
     store: Option<Arc<dyn Store>>,
     observer: Option<Arc<dyn PollObserver>>,
 ) -> (Demo, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new("2026-06-01T07:00:00Z".parse().unwrap()));
+    demo_from(config, fleet, store, observer, "2026-06-01T07:00:00Z".parse().unwrap()).await
+}
+
+/// Like [`demo_with`] with the manual clock starting at `start` (a demo on Redis starts at
+/// the real time: Redis expires access tokens by its own wall clock).
+pub async fn demo_at(
+    config: Config,
+    fleet: usize,
+    store: Option<Arc<dyn Store>>,
+    start: chrono::DateTime<chrono::Utc>,
+) -> (Demo, Arc<ManualClock>) {
+    demo_from(config, fleet, store, None, start).await
+}
+
+async fn demo_from(
+    config: Config,
+    fleet: usize,
+    store: Option<Arc<dyn Store>>,
+    observer: Option<Arc<dyn PollObserver>>,
+    start: chrono::DateTime<chrono::Utc>,
+) -> (Demo, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(start));
     let options = DemoOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         sim_listen: "127.0.0.1:0".parse().unwrap(),

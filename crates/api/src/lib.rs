@@ -22,6 +22,8 @@
 //!   catalogue, from an injected [`vendors::VendorHealth`].
 //! - [`statistics`]: inverter production and user charging statistics from the stored
 //!   observation history.
+//! - [`webhooks`]: webhook subscriptions (CRUD and the test delivery); delivery itself is
+//!   `oemgate-webhooks`, whose sender is injected.
 //! - [`body`]: JSON request bodies and the body size limit.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the route registrations (every
 //!   route is mounted together with its documentation), served at `GET /openapi.json`.
@@ -62,6 +64,7 @@ pub mod tariffs;
 pub mod users;
 pub mod vendors;
 pub mod version;
+pub mod webhooks;
 
 pub use auth::{
     ClientCredentials, create_client, create_named_client, revoke_client, rotate_client_secret,
@@ -110,6 +113,9 @@ pub struct ApiState {
     /// Vendor status, integrations and interventions behind `/health/{type}`,
     /// `/integrations` and `/interventions` (503 when absent).
     pub vendor_health: Option<Arc<dyn vendors::VendorHealth>>,
+    /// The webhook sender (its URL policy and the test delivery) behind `/webhooks`
+    /// (503 when absent).
+    pub webhooks: Option<Arc<oemgate_webhooks::Sender>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -120,6 +126,7 @@ impl std::fmt::Debug for ApiState {
             .field("executor", &self.executor.is_some())
             .field("linker", &self.linker.is_some())
             .field("vendor_health", &self.vendor_health.is_some())
+            .field("webhooks", &self.webhooks.is_some())
             .finish()
     }
 }
@@ -141,6 +148,7 @@ pub fn router_and_document(state: ApiState) -> (Router, Arc<serde_json::Value>) 
         .merge(smart_charging::routes())
         .merge(vendors::routes())
         .merge(statistics::routes())
+        .merge(webhooks::routes())
         .into_parts();
     // The document describes itself too, so its route is registered before it is rendered.
     let cell: Arc<std::sync::OnceLock<Arc<serde_json::Value>>> = Arc::default();

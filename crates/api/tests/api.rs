@@ -39,6 +39,7 @@ async fn api() -> Api {
         executor: None,
         linker: None,
         vendor_health: None,
+        webhooks: None,
     });
     Api { app, store, clock, client }
 }
@@ -301,6 +302,7 @@ async fn readiness_reflects_the_store() {
         executor: None,
         linker: None,
         vendor_health: None,
+        webhooks: None,
     });
     let (status, headers, body) = send(&app, get("/health/ready", None)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

@@ -63,6 +63,7 @@ async fn api(linker: bool) -> Api {
         executor: None,
         linker: linker.then(|| Arc::new(TwoVendors) as Arc<dyn Linker>),
         vendor_health: None,
+        webhooks: None,
     });
     let response = app
         .clone()

@@ -47,6 +47,7 @@ async fn api() -> Api {
         executor: None,
         linker: None,
         vendor_health: None,
+        webhooks: None,
     });
     let mut api = Api { app, store, tokens: Vec::new() };
     for client in ["client-a", "client-b"] {

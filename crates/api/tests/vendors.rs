@@ -94,6 +94,7 @@ async fn api(with_health: bool) -> Api {
         executor: None,
         linker: None,
         vendor_health: with_health.then(|| fake.clone() as Arc<dyn VendorHealth>),
+        webhooks: None,
     });
     let mut api = Api { app, fake, token: String::new() };
     let (status, _, body) = api

@@ -250,7 +250,29 @@ pub fn api_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) 
         executor: None,
         linker: None,
         vendor_health: None,
+        webhooks: None,
     }
+}
+
+/// The webhook sender (URL rules and the 5 s deadline) and the dispatcher over `store`.
+pub fn webhooks(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    seed: u64,
+) -> anyhow::Result<(Arc<oemgate_webhooks::Sender>, Arc<oemgate_webhooks::Dispatcher>)> {
+    let sender = Arc::new(
+        oemgate_webhooks::Sender::new(config.webhooks.policy(), config.webhooks.timeout)
+            .context("building the webhook HTTP client")?,
+    );
+    let dispatcher = Arc::new(oemgate_webhooks::Dispatcher::new(
+        store,
+        clock,
+        Arc::clone(&sender),
+        config.webhooks.dispatcher(),
+        seed,
+    ));
+    Ok((sender, dispatcher))
 }
 
 /// The action executor from the config: it sends through `adapters` (the poller's, so a
@@ -340,14 +362,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&poller),
         &public_url(&config, addr),
     );
+    let (sender, dispatcher) =
+        webhooks(&config, Arc::clone(&store), Arc::clone(&clock), rand_seed())?;
     let mut state = api_state(&config, Arc::clone(&store), Arc::clone(&clock));
     state.executor = Some(Arc::clone(&executor));
     state.linker = Some(link_page.clone());
     state.vendor_health =
         Some(Arc::new(crate::vendor_health::PollerHealth::new(Arc::clone(&poller))));
+    state.webhooks = Some(sender);
     let server = serve_api(listener, state, Some(link_page), shutdown.clone());
     let poll_task = tokio::spawn(Arc::clone(&poller).run(shutdown.clone().wait()));
     let executor_task = tokio::spawn(Arc::clone(&executor).run(shutdown.clone().wait()));
+    let webhook_task = tokio::spawn(dispatcher.run(shutdown.clone().wait()));
     tracing::info!(%addr, store = store.backend(), "oemgate serving");
     crate::shutdown::os_signal().await;
     tracing::info!("shutting down");
@@ -357,6 +383,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = server.await;
         let _ = poll_task.await;
         let _ = executor_task.await;
+        let _ = webhook_task.await;
     })
     .await
     .is_err()

@@ -36,6 +36,8 @@ pub struct Config {
     pub scheduler: SchedulerSection,
     /// Actions.
     pub executor: ExecutorSection,
+    /// Webhook deliveries.
+    pub webhooks: WebhooksSection,
     /// Logs.
     pub telemetry: TelemetryConfig,
     /// Vendor clouds.
@@ -234,6 +236,54 @@ impl ExecutorSection {
             max_current_limit: self.max_current_limit,
             confirm_poll,
         }
+    }
+}
+
+/// `[webhooks]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSection {
+    /// A webhook failing this long has its pending events dropped and is deactivated.
+    #[serde(with = "humanize")]
+    pub retry_window: Duration,
+    /// A receiver must answer 2xx within this long.
+    #[serde(with = "humanize")]
+    pub timeout: Duration,
+    /// First retry delay after a failed delivery; doubles per failure ...
+    #[serde(with = "humanize")]
+    pub backoff_min: Duration,
+    /// ... up to this.
+    #[serde(with = "humanize")]
+    pub backoff_max: Duration,
+    /// Webhooks delivered at once per instance.
+    pub concurrency: usize,
+    /// How often the dispatcher looks for due webhooks.
+    #[serde(with = "humanize")]
+    pub tick: Duration,
+    /// How long an instance owns a webhook it delivers (renewed per batch).
+    #[serde(with = "humanize")]
+    pub lease: Duration,
+    /// Accept `http://` and loopback URLs (the demo turns this on).
+    pub allow_insecure_loopback: bool,
+}
+
+impl WebhooksSection {
+    /// The dispatcher settings.
+    pub fn dispatcher(&self) -> oemgate_webhooks::DispatcherConfig {
+        oemgate_webhooks::DispatcherConfig {
+            retry_window: self.retry_window,
+            concurrency: self.concurrency,
+            backoff_min: self.backoff_min,
+            backoff_max: self.backoff_max,
+            tick: self.tick,
+            lease: self.lease,
+            ..oemgate_webhooks::DispatcherConfig::default()
+        }
+    }
+
+    /// The URL rules deliveries and the API apply.
+    pub fn policy(&self) -> oemgate_webhooks::UrlPolicy {
+        oemgate_webhooks::UrlPolicy { allow_insecure_loopback: self.allow_insecure_loopback }
     }
 }
 
@@ -595,6 +645,22 @@ impl Config {
                     .into(),
             ));
         }
+        let w = &self.webhooks;
+        if w.concurrency == 0 {
+            return Err(ConfigError("webhooks.concurrency must be at least 1".into()));
+        }
+        if w.timeout.is_zero() || w.retry_window.is_zero() || w.backoff_min.is_zero() {
+            return Err(ConfigError(
+                "webhooks.timeout, webhooks.retry_window and webhooks.backoff_min must be longer \
+                 than 0"
+                    .into(),
+            ));
+        }
+        if w.backoff_max < w.backoff_min {
+            return Err(ConfigError(
+                "webhooks.backoff_max must be at least webhooks.backoff_min".into(),
+            ));
+        }
         let key = self.store.credential_key()?;
         if self.store.backend == Backend::Redis && key.is_none() {
             return Err(ConfigError(
@@ -652,6 +718,12 @@ mod tests {
         assert_eq!(config.scheduler.delays, ContextDelays::default());
         assert_eq!(config.store.backend, Backend::Memory);
         assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert!(!config.webhooks.allow_insecure_loopback, "insecure loopback is opt-in");
+        let dispatcher = config.webhooks.dispatcher();
+        assert_eq!(dispatcher.retry_window, Duration::from_secs(24 * 3600));
+        assert_eq!(config.webhooks.timeout, Duration::from_secs(5));
+        assert!(Config::from_toml("[webhooks]\nconcurrency = 0\n").is_err());
+        assert!(Config::from_toml("[webhooks]\nbackoff_max = \"1s\"\n").is_err());
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct Demo {
     pub poller: Arc<Poller>,
     /// The action executor (tick it by hand under [`DemoParts::manual_polling`]).
     pub executor: Arc<Executor>,
+    /// The webhook dispatcher (tick it by hand under [`DemoParts::manual_polling`]).
+    pub webhooks: Arc<oemgate_webhooks::Dispatcher>,
     /// Poll counters.
     pub stats: Arc<PollerStats>,
     /// Devices registered.
@@ -139,6 +141,9 @@ impl Demo {
             options.speed.is_finite() && options.speed > 0.0,
             "--speed must be a positive number"
         );
+        // Webhook receivers of a demo listen on this machine, usually over plain http.
+        let mut config = config;
+        config.webhooks.allow_insecure_loopback = true;
         let clock: Arc<dyn Clock> =
             parts.clock.unwrap_or_else(|| Arc::new(ScaledClock::new(Utc::now(), options.speed)));
         let (trigger, shutdown) = shutdown::channel();
@@ -268,7 +273,10 @@ impl Demo {
             Arc::clone(&poller),
             &app::public_url(&config, api_addr),
         );
+        let (sender, webhooks) =
+            app::webhooks(&config, Arc::clone(&store), Arc::clone(&clock), options.seed)?;
         let mut state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock));
+        state.webhooks = Some(sender);
         state.executor = Some(Arc::clone(&executor));
         state.linker = Some(link_page.clone());
         state.vendor_health =
@@ -278,7 +286,8 @@ impl Demo {
         let mut tasks = vec![sim_task, api_task];
         if !parts.manual_polling {
             tasks.push(tokio::spawn(Arc::clone(&poller).run(shutdown.clone().wait())));
-            tasks.push(tokio::spawn(Arc::clone(&executor).run(shutdown.wait())));
+            tasks.push(tokio::spawn(Arc::clone(&executor).run(shutdown.clone().wait())));
+            tasks.push(tokio::spawn(Arc::clone(&webhooks).run(shutdown.wait())));
         }
 
         Ok(Demo {
@@ -290,6 +299,7 @@ impl Demo {
             clock,
             poller,
             executor,
+            webhooks,
             stats,
             devices,
             linked,

@@ -198,6 +198,7 @@ mod clients {
                 executor: None,
                 linker: None,
                 vendor_health: None,
+                webhooks: None,
             }))
         }
 

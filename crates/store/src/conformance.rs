@@ -41,6 +41,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     events(store).await;
     link_sessions(store).await;
     history(store).await;
+    webhook_states(store).await;
 }
 
 /// Page size used when walking a whole list.
@@ -1044,4 +1045,79 @@ pub async fn history(store: &dyn Store) {
     store.delete_history(&a).await.expect("delete");
     assert_eq!(store.samples(&a, at(0), at(100)).await.expect("samples"), []);
     assert_eq!(store.samples(&b, at(0), at(100)).await.expect("samples").len(), 1);
+}
+
+/// Webhook delivery state: compare-and-set on its version (so a cursor read before another
+/// writer moved it cannot be written back), deletion, and leases that exclude other owners
+/// until they end and that only their holder releases. The event log names its newest event.
+pub async fn webhook_states(store: &dyn Store) {
+    use crate::webhooks::WebhookState;
+    let run = Run::new();
+    let id = run.id("hook");
+    assert_eq!(store.get_webhook_state(&id).await.expect("get"), None);
+
+    let appended = store
+        .append_event(Event {
+            id: String::new(),
+            event: "user:vehicle:updated".to_owned(),
+            user_id: run.id("u"),
+            created_at: at(0),
+            payload: json!({}),
+        })
+        .await
+        .expect("append");
+    let latest = store.latest_event_id().await.expect("latest").expect("the log is not empty");
+    assert!(
+        store.read_events(Some(&latest), 10).await.expect("read").is_empty(),
+        "nothing after the newest event"
+    );
+    // Others may append concurrently on a shared backend; ours is at or before the newest.
+    if latest != appended {
+        let after_ours = store.read_events(Some(&appended), 100_000).await.expect("read");
+        assert!(after_ours.iter().any(|e| e.id == latest), "newest is after ours");
+    }
+
+    let mut state = WebhookState::new(&id, Some(appended.clone()));
+    assert_eq!(store.put_webhook_state(state.clone(), 0).await.expect("create"), 1);
+    assert_conflict(store.put_webhook_state(state.clone(), 0).await, 0, 1);
+    state.version = 1;
+    assert_eq!(store.get_webhook_state(&id).await.expect("get"), Some(state.clone()));
+
+    // Two writers read version 1; the first moves the cursor, the second (with the old
+    // cursor) loses.
+    let mut first = state.clone();
+    first.cursor = Some(latest.clone());
+    first.last_success = Some(at(10));
+    first.failing_since = None;
+    assert_eq!(store.put_webhook_state(first.clone(), 1).await.expect("advance"), 2);
+    let mut second = state.clone();
+    second.attempts = 3;
+    second.failing_since = Some(at(5));
+    second.next_attempt_at = Some(at(65));
+    assert_conflict(store.put_webhook_state(second, 1).await, 1, 2);
+    let stored = store.get_webhook_state(&id).await.expect("get").expect("stored");
+    assert_eq!(stored, WebhookState { version: 2, ..first });
+
+    // Leases: exclusive until they end, renewable by their holder, released only by it.
+    let (a, b) = (run.id("instance-a"), run.id("instance-b"));
+    assert!(store.lease_webhook(&id, &a, at(0), at(30)).await.expect("lease"));
+    assert!(!store.lease_webhook(&id, &b, at(29), at(59)).await.expect("lease"));
+    assert!(store.lease_webhook(&id, &a, at(29), at(60)).await.expect("renew"));
+    assert!(!store.lease_webhook(&id, &b, at(59), at(89)).await.expect("lease"));
+    store.release_webhook(&id, &b).await.expect("release by another");
+    assert!(!store.lease_webhook(&id, &b, at(59), at(89)).await.expect("still held"));
+    assert!(store.lease_webhook(&id, &b, at(60), at(90)).await.expect("expired lease"));
+    assert!(!store.lease_webhook(&id, &a, at(61), at(91)).await.expect("taken over"));
+    store.release_webhook(&id, &b).await.expect("release");
+    assert!(store.lease_webhook(&id, &a, at(62), at(92)).await.expect("released"));
+    // Leases of different webhooks are independent.
+    assert!(store.lease_webhook(&run.id("other"), &b, at(62), at(92)).await.expect("lease"));
+
+    assert!(store.delete_webhook_state(&id).await.expect("delete"));
+    assert!(!store.delete_webhook_state(&id).await.expect("delete again"));
+    assert_eq!(store.get_webhook_state(&id).await.expect("get"), None);
+    assert!(store.lease_webhook(&id, &b, at(63), at(93)).await.expect("lease gone with it"));
+    assert_eq!(store.put_webhook_state(WebhookState::new(&id, None), 0).await.expect("new"), 1);
+    store.delete_webhook_state(&id).await.expect("cleanup");
+    store.release_webhook(&run.id("other"), &b).await.expect("cleanup");
 }

@@ -13,6 +13,8 @@
 //!   [`ClientStore`], [`AccountStore`], [`EventLog`], gathered in [`Store`]) and their records.
 //! - [`history`]: [`HistoryStore`], compact per-device observation samples for statistics.
 //! - `link_sessions`: [`LinkSessionStore`], the single-use sessions of the link page.
+//! - [`webhooks`]: [`WebhookStore`], each webhook's cursor into the event log, its failure
+//!   bookkeeping and its delivery lease.
 //! - `error`: [`StoreError`], what callers act on (conflict, not found, unavailable ...).
 //! - `shard`: which schedule shard a device lives in ([`shard_of`]).
 //! - [`memory`], [`redis_store`]: the backends.
@@ -35,6 +37,7 @@ pub mod redis_store;
 pub mod sealing;
 mod shard;
 mod traits;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -47,6 +50,7 @@ pub use redis_store::{RedisConfig, RedisStore};
 pub use sealing::CredentialKey;
 pub use shard::{SCHEDULE_SHARDS, all_shards, shard_of, stable_hash};
 pub use traits::*;
+pub use webhooks::{WebhookState, WebhookStore};
 
 /// Opens the configured store: in memory when `url` is `None`, else Redis at `url` with keys
 /// under `prefix` (see [`RedisConfig`] for the defaults of everything else).

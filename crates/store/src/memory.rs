@@ -21,6 +21,7 @@ use crate::traits::*;
 
 mod history;
 mod link_sessions;
+mod webhooks;
 
 /// The in-process store. Cheap to create; share it as `Arc<dyn Store>`.
 #[derive(Debug)]
@@ -60,6 +61,9 @@ struct Inner {
     last_event: u64,
     link_sessions: HashMap<String, link_sessions::Stored>,
     history: HashMap<String, std::collections::VecDeque<crate::history::Sample>>,
+    webhook_states: HashMap<String, crate::webhooks::WebhookState>,
+    /// Delivery leases by webhook: (owner, until).
+    webhook_leases: HashMap<String, (String, DateTime<Utc>)>,
 }
 
 impl Default for MemoryStore {
@@ -632,6 +636,11 @@ impl EventLog for MemoryStore {
         let inner = self.lock();
         let start = inner.events.partition_point(|(seq, _)| *seq <= after);
         Ok(inner.events.iter().skip(start).take(limit).map(|(_, e)| e.clone()).collect())
+    }
+
+    async fn latest_event_id(&self) -> StoreResult<Option<String>> {
+        let inner = self.lock();
+        Ok((inner.last_event > 0).then(|| inner.last_event.to_string()))
     }
 }
 

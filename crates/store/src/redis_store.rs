@@ -36,6 +36,8 @@
 //! - `{p}:idx:accounts:user:<user>` (set): account ids of a user.
 //! - `{p}:link:<token hash>` (hash): a link session (see `link_sessions`).
 //! - `{p}:history:<device id>` (sorted set): a device's observation samples (see `history`).
+//! - `{p}:webhook:<id>` (hash): `version`, `body` (the webhook's delivery state JSON),
+//!   `indexes`; `{p}:webhook-lease:<id>` (hash): `owner`, `until` (see `webhooks`).
 //! - `{p}:events` (stream): field `event` holds the event JSON with an empty id; the stream
 //!   entry id is the event id.
 //!
@@ -51,6 +53,7 @@
 mod history;
 mod link_sessions;
 mod scripts;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -1122,6 +1125,13 @@ impl EventLog for RedisStore {
                 Ok(event)
             })
             .collect()
+    }
+
+    async fn latest_event_id(&self) -> StoreResult<Option<String>> {
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(self.keys.events()).arg("+").arg("-").arg("COUNT").arg(1);
+        let entries: Vec<(String, redis::Value)> = self.query("XREVRANGE", &cmd).await?;
+        Ok(entries.into_iter().next().map(|(id, _)| id))
     }
 }
 

@@ -431,6 +431,9 @@ pub trait EventLog: Send + Sync {
     /// this log did not hand out is `StoreError::InvalidCursor`. Backends may trim the oldest
     /// events beyond a configured cap.
     async fn read_events(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<Event>>;
+    /// The id of the newest event (None while the log is empty): reading after it yields
+    /// only events appended later.
+    async fn latest_event_id(&self) -> StoreResult<Option<String>>;
 }
 
 /// Everything a backend provides.
@@ -446,6 +449,7 @@ pub trait Store:
     + EventLog
     + crate::link_sessions::LinkSessionStore
     + crate::history::HistoryStore
+    + crate::webhooks::WebhookStore
 {
     /// The backend's name ("memory", "redis") for logs and health.
     fn backend(&self) -> &'static str;

@@ -81,6 +81,14 @@ pub async fn api() -> Api {
         executor: Some(Arc::new(executor)),
         linker: None,
         vendor_health: None,
+        // Loopback allowed: the tests' receivers listen on 127.0.0.1.
+        webhooks: Some(Arc::new(
+            oemgate_webhooks::Sender::new(
+                oemgate_webhooks::UrlPolicy { allow_insecure_loopback: true },
+                std::time::Duration::from_secs(5),
+            )
+            .unwrap(),
+        )),
     });
     Api { app, store, clock }
 }
