@@ -265,6 +265,9 @@ pub struct WebhooksSection {
     pub lease: Duration,
     /// Accept `http://` and loopback URLs (the demo turns this on).
     pub allow_insecure_loopback: bool,
+    /// When not empty, the only hosts webhooks may call (`*.example.com` for subdomains).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl WebhooksSection {
@@ -283,7 +286,10 @@ impl WebhooksSection {
 
     /// The URL rules deliveries and the API apply.
     pub fn policy(&self) -> oemgate_webhooks::UrlPolicy {
-        oemgate_webhooks::UrlPolicy { allow_insecure_loopback: self.allow_insecure_loopback }
+        oemgate_webhooks::UrlPolicy {
+            allow_insecure_loopback: self.allow_insecure_loopback,
+            allowed_hosts: self.allowed_hosts.clone(),
+        }
     }
 }
 

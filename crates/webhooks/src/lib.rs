@@ -42,7 +42,9 @@
 //! unspecified (0.0.0.0/8, ::), reserved (240/4, broadcast) or loopback (127/8, ::1;
 //! `localhost` and `*.localhost` by name). With `allow_insecure_loopback` (the demo and the
 //! tests set it; the default is off) loopback is accepted, and then with `http` as well;
-//! `http` to anything else never is. Redirects are not followed. The rules are checked when a
+//! `http` to anything else never is. An operator can narrow this further with
+//! `allowed_hosts` (exact host names or IP literals, or `*.example.com` for subdomains): when
+//! it is not empty, no other host is called. Redirects are not followed. The rules are checked when a
 //! webhook is created or changed and again before every delivery. Host names are not
 //! resolved at validation: a public name that resolves to an internal address is not caught
 //! here and belongs to egress filtering.

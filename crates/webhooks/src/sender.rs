@@ -101,8 +101,8 @@ impl Sender {
     }
 
     /// The URL rules it applies.
-    pub fn policy(&self) -> UrlPolicy {
-        self.policy
+    pub fn policy(&self) -> &UrlPolicy {
+        &self.policy
     }
 
     /// POSTs `body` (a JSON array of events) to the webhook, signed with its secret.

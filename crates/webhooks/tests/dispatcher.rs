@@ -90,7 +90,11 @@ async fn world(config: DispatcherConfig) -> World {
             .unwrap();
     }
     let sender = Arc::new(
-        Sender::new(UrlPolicy { allow_insecure_loopback: true }, Duration::from_secs(5)).unwrap(),
+        Sender::new(
+            UrlPolicy { allow_insecure_loopback: true, allowed_hosts: Vec::new() },
+            Duration::from_secs(5),
+        )
+        .unwrap(),
     );
     let dispatcher =
         Dispatcher::new(Arc::clone(&store), clock.clone() as Arc<dyn Clock>, sender, config, 1);
@@ -275,8 +279,11 @@ async fn a_receiver_that_does_not_answer_in_time_fails_the_delivery() {
             held.push(socket);
         }
     });
-    let sender =
-        Sender::new(UrlPolicy { allow_insecure_loopback: true }, Duration::from_secs(5)).unwrap();
+    let sender = Sender::new(
+        UrlPolicy { allow_insecure_loopback: true, allowed_hosts: Vec::new() },
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let webhook = Webhook {
         id: "w".into(),
         client_id: "c".into(),
@@ -323,7 +330,11 @@ async fn a_receiver_that_hangs_does_not_hold_up_other_webhooks() {
     let for_healthy = append(&w, "user-of-c2", "user:vehicle:updated", 2).await;
 
     let sender = Arc::new(
-        Sender::new(UrlPolicy { allow_insecure_loopback: true }, Duration::from_secs(5)).unwrap(),
+        Sender::new(
+            UrlPolicy { allow_insecure_loopback: true, allowed_hosts: Vec::new() },
+            Duration::from_secs(5),
+        )
+        .unwrap(),
     );
     let dispatcher = Arc::new(Dispatcher::new(
         Arc::clone(&w.store),

@@ -84,7 +84,10 @@ pub async fn api() -> Api {
         // Loopback allowed: the tests' receivers listen on 127.0.0.1.
         webhooks: Some(Arc::new(
             oemgate_webhooks::Sender::new(
-                oemgate_webhooks::UrlPolicy { allow_insecure_loopback: true },
+                oemgate_webhooks::UrlPolicy {
+                    allow_insecure_loopback: true,
+                    allowed_hosts: Vec::new(),
+                },
                 std::time::Duration::from_secs(5),
             )
             .unwrap(),
