@@ -238,6 +238,14 @@ async fn run_phase(
     Ok(start)
 }
 
+/// The machine's load averages (Linux), to read the tail latencies against: on a small
+/// machine other processes' CPU use shows up in them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
 fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
@@ -303,11 +311,13 @@ async fn bench(prefix: &str) -> anyhow::Result<bool> {
         last_done: None,
     }));
     let count = rate * secs;
+    let load_before = load_average();
     let start =
         run_phase(&http, &vehicle_url, &bearer, interval, count, Some(tally.clone())).await?;
     server.abort();
 
     let tally = tally.lock().unwrap_or_else(|e| e.into_inner());
+    println!("load average: {} before, {} after", load_before, load_average());
     let elapsed = tally.last_done.map_or(Duration::ZERO, |done| done - start).as_secs_f64();
     let h = &tally.latencies;
     let errors: u64 = tally.errors.values().sum();
