@@ -95,7 +95,7 @@ async fn list(
 /// The ownership check (the device record, then its user), the snapshot and what is laid
 /// over it (a charger's or HVAC unit's location assignment, a vehicle's policy) are
 /// independent reads, so they run concurrently: the store pipelines them on its connection
-/// and a GET waits for two round trips instead of five. Nothing is served unless the check
+/// and a GET waits for two round trips instead of four. Nothing is served unless the check
 /// passes, and a failed check answers 404 whatever the other reads found.
 pub async fn get_one(
     state: &ApiState,
