@@ -15,11 +15,34 @@
 //!
 //! Charging statistics integrate the charge rate of the user's vehicles or chargers (the rate
 //! last seen held until the next sample, see `compute`). Only buckets with data appear.
-//! Price and cost need tariffs, which oemgate does not hold yet: `price` is 0, `costSum` 0,
-//! `nonSmartPrice` null and `estimatedSavings` null. HVAC units report no charging, so their
-//! statistics are empty. `endDate` defaults to now.
+//! HVAC units report no charging, so their statistics are empty. `endDate` defaults to now.
+//!
+//! # Prices
+//!
+//! Energy is priced with the tariff of the Location the device charges at:
+//!
+//! 1. A charger (or HVAC unit) is at the Location the client assigned it to
+//!    (`PUT /chargers/{id}`), the same `locationId` its sessions report.
+//! 2. A vehicle is at the Location its stored resource names (`location.id`), if any.
+//! 3. That Location's tariff schedule (`PUT /locations/{id}/tariff`) says which rate of the
+//!    client's tariff applies when, in the Location's time zone; the rate's `cost` is the
+//!    price per kWh. Costs are taken as the tariff holds them now, in the tariff's own unit
+//!    of money (tariffs carry no currency; oemgate converts nothing).
+//!
+//! Each stretch of constant power is split where the rate changes (see `pricing`), so a
+//! charge across a peak/off-peak boundary pays each rate for the energy charged under it.
+//! `costSum` is the sum of energy times rate; `price` is `{min, max}` of the rates applied to
+//! charged energy and `mean` the cost per priced kWh (`costSum` over the priced energy).
+//! The assignment in force now prices the whole range: the history does not record where a
+//! device was.
+//!
+//! Without a tariff (no Location, no schedule, or time no interval covers) energy is
+//! unpriced: it adds nothing to `costSum`, and a bucket or session with no priced energy
+//! keeps the fallback `price` `{0, 0, 0}` and `costSum` 0. `nonSmartPrice` and
+//! `estimatedSavings` stay null: oemgate does not yet record what smart charging moved.
 
 pub mod compute;
+pub mod pricing;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -35,12 +58,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use self::compute::Resolution;
+use self::pricing::{Cost, RateSchedule};
 use crate::ApiState;
 use crate::access;
 use crate::auth::ClientId;
 use crate::locations::DEVICE_LOCATION_KIND;
 use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
+use crate::tariffs;
 
 /// How long a client is asked to wait before asking again for statistics still changing.
 pub const RETRY_AFTER: Duration = Duration::minutes(15);
@@ -178,7 +203,10 @@ fn date(field: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
 struct ChargingRequest {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    /// The devices with the Location each is at.
     devices: Vec<(DeviceRecord, Option<String>)>,
+    /// The priced tariff schedule of each device's Location, in the order of `devices`.
+    schedules: Vec<Option<RateSchedule>>,
 }
 
 async fn charging_request(
@@ -244,24 +272,53 @@ async fn charging_request(
         }
     };
     let ids: Vec<&str> = records.iter().map(|r| r.device.id.as_str()).collect();
-    let locations = state.store.get_resources(DEVICE_LOCATION_KIND, &ids).await?;
-    let devices: Vec<(DeviceRecord, Option<String>)> = records
-        .iter()
-        .zip(locations)
-        .map(|(record, loc)| {
-            let location = loc
-                .and_then(|l| l.body.get("locationId").and_then(Value::as_str).map(str::to_string));
-            (record.clone(), location)
-        })
-        .filter(|(_, location)| {
-            q.location_id.as_deref().is_none_or(|wanted| location.as_deref() == Some(wanted))
-        })
-        .collect();
-    Ok(ChargingRequest { from, to, devices })
+    let assignments = state.store.get_resources(DEVICE_LOCATION_KIND, &ids).await?;
+    let mut devices: Vec<(DeviceRecord, Option<String>)> = Vec::new();
+    for (record, assignment) in records.into_iter().zip(assignments) {
+        let mut location = assignment
+            .and_then(|l| l.body.get("locationId").and_then(Value::as_str).map(str::to_string));
+        if location.is_none() && record.device.device_type == VendorType::Vehicle {
+            // A vehicle is at the Location its stored resource names.
+            location = state.store.get_snapshot(&record.device.id).await?.and_then(|s| {
+                s.resource.pointer("/location/id").and_then(Value::as_str).map(str::to_string)
+            });
+        }
+        if q.location_id.as_deref().is_none_or(|wanted| location.as_deref() == Some(wanted)) {
+            devices.push((record, location));
+        }
+    }
+    let mut loaded: Vec<(String, Option<RateSchedule>)> = Vec::new();
+    let mut schedules = Vec::with_capacity(devices.len());
+    for (_, location) in &devices {
+        let Some(location) = location else {
+            schedules.push(None);
+            continue;
+        };
+        let schedule = match loaded.iter().find(|(id, _)| id == location) {
+            Some((_, schedule)) => schedule.clone(),
+            None => {
+                let schedule = tariffs::rate_schedule(state, client, location).await?;
+                loaded.push((location.clone(), schedule.clone()));
+                schedule
+            }
+        };
+        schedules.push(schedule);
+    }
+    Ok(ChargingRequest { from, to, devices, schedules })
 }
 
-fn no_price() -> (Value, Value) {
-    (json!({"min": 0.0, "max": 0.0, "mean": 0.0}), json!({"min": null, "max": null, "mean": null}))
+/// `price` and `costSum` of some charged energy: the fallback `{0, 0, 0}` and 0 when none of
+/// it was priced.
+fn price_json(cost: &Cost) -> (Value, f64) {
+    match cost.price() {
+        Some(price) => (json!({"min": price.min, "max": price.max, "mean": price.mean}), cost.cost),
+        None => (json!({"min": 0.0, "max": 0.0, "mean": 0.0}), 0.0),
+    }
+}
+
+/// `nonSmartPrice`: unknown, since oemgate does not record what smart charging moved.
+fn no_non_smart_price() -> Value {
+    json!({"min": null, "max": null, "mean": null})
 }
 
 fn kw_json(kw: Option<compute::Aggregates>) -> Value {
@@ -304,19 +361,27 @@ async fn charging_statistics(
         let since = request.from - compute::MAX_GAP;
         histories.push(state.store.samples(&record.device.id, since, request.to).await?);
     }
-    let buckets =
-        compute::charging_buckets(&histories, request.from, request.to, resolution, offset);
-    let (price, non_smart) = no_price();
+    let schedules: Vec<Option<&RateSchedule>> =
+        request.schedules.iter().map(Option::as_ref).collect();
+    let buckets = compute::charging_buckets(
+        &histories,
+        &schedules,
+        request.from,
+        request.to,
+        resolution,
+        offset,
+    );
     Ok(Json(
         buckets
             .into_iter()
             .map(|b| {
+                let (price, cost_sum) = price_json(&b.cost);
                 json!({
                     "kw": kw_json(b.kw),
                     "kwhSum": b.kwh,
                     "price": price,
-                    "costSum": 0.0,
-                    "nonSmartPrice": non_smart,
+                    "costSum": cost_sum,
+                    "nonSmartPrice": no_non_smart_price(),
                     "estimatedSavings": null,
                     "date": timestamp(b.start),
                 })
@@ -334,28 +399,34 @@ async fn charging_sessions(
 ) -> Result<Json<Vec<Value>>, Problem> {
     let q = query(q)?;
     let request = charging_request(&state, &client, &user_id, &q).await?;
-    let (price, non_smart) = no_price();
     let mut out = Vec::new();
-    for (record, location) in &request.devices {
+    for ((record, location), schedule) in request.devices.iter().zip(&request.schedules) {
         // A session active at the start began before it: read a day further back.
         let since = request.from - Duration::days(1);
         let samples = state.store.samples(&record.device.id, since, request.to).await?;
+        let pieces = compute::pieces(&samples);
         for session in compute::sessions(&samples) {
             if session.to < request.from || session.from >= request.to {
                 continue;
             }
+            // The session's energy, priced the same way as `kwhSum` counts it.
+            let mut cost = Cost::default();
+            for piece in &pieces {
+                cost.add_piece(schedule.as_ref(), piece, session.from, session.to);
+            }
+            let (price, cost_sum) = price_json(&cost);
             out.push((
                 session.from,
                 json!({
                     "kw": kw_json(session.kw),
                     "kwhSum": session.kwh,
                     "price": price,
-                    "costSum": 0.0,
+                    "costSum": cost_sum,
                     "id": record.device.id,
                     "locationId": location,
                     "from": timestamp(session.from),
                     "to": timestamp(session.to),
-                    "nonSmartPrice": non_smart,
+                    "nonSmartPrice": no_non_smart_price(),
                     "estimatedSavings": null,
                 }),
             ));

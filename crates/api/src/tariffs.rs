@@ -30,6 +30,7 @@ use crate::locations;
 use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
 use crate::schedules::{hour_minute, hour_minute_field, weekdays_field};
+use crate::statistics::pricing::{RateInterval, RateSchedule};
 
 /// The resource kind of tariffs (id from the client and tariff ids, no user).
 pub const KIND: &str = "tariff";
@@ -346,6 +347,72 @@ async fn get_location_tariff(
         })
         .collect();
     Ok(Json(Value::Array(served)))
+}
+
+/// The tariff schedule of the client's location `location_id` with every interval's rate
+/// cost resolved from the tariff as stored now, for pricing charged energy (see
+/// [`crate::statistics`]). `None` when the location is not the client's, has no schedule, or
+/// its tariff is gone; an interval whose rate the tariff no longer names is left out (its
+/// time has no rate).
+pub async fn rate_schedule(
+    state: &ApiState,
+    client: &ClientId,
+    location_id: &str,
+) -> Result<Option<RateSchedule>, Problem> {
+    let Some(location) = state
+        .store
+        .get_resource(locations::KIND, location_id)
+        .await?
+        .filter(|l| l.client_id == client.0)
+    else {
+        return Ok(None);
+    };
+    let Some(link) = state.store.get_resource(LOCATION_KIND, location_id).await? else {
+        return Ok(None);
+    };
+    let Some(tariff_id) = link.body.get("tariffId").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let rates = match state.store.get_resource(KIND, &store_id(client, tariff_id)).await? {
+        Some(record) if record.client_id == client.0 => record.body,
+        _ => return Ok(None),
+    };
+    let cost_of = |name: &str| {
+        rates.as_array().into_iter().flatten().find_map(|rate| {
+            (rate.get("name").and_then(Value::as_str) == Some(name))
+                .then(|| rate.get("cost").and_then(Value::as_str)?.parse::<f64>().ok())
+                .flatten()
+        })
+    };
+    let zone: chrono_tz::Tz = location
+        .body
+        .get("timezoneName")
+        .and_then(Value::as_str)
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let intervals = link
+        .body
+        .get("tariffIntervals")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|interval| {
+            let minutes = |f: &str| interval.get(f).and_then(Value::as_str).and_then(hour_minute);
+            let weekdays = interval
+                .get("weekdays")
+                .and_then(Value::as_array)?
+                .iter()
+                .filter_map(|d| d.as_u64().and_then(|d| u32::try_from(d).ok()))
+                .collect();
+            Some(RateInterval {
+                weekdays,
+                from: minutes("from")?,
+                to: minutes("to")?,
+                cost: cost_of(interval.get("name").and_then(Value::as_str)?)?,
+            })
+        })
+        .collect();
+    Ok(Some(RateSchedule { zone, intervals }))
 }
 
 /// Whether any of the user's locations has a tariff schedule (smart charging needs prices).

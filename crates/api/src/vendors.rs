@@ -18,9 +18,14 @@
 //! else `READY`. `linkingStatus` equals `status` because linking talks to the same vendor
 //! cloud, and `portalName` is the vendor's display name (we know no separate app name).
 //!
-//! Interventions come with English (`en-US`) texts only; any `language` (valid or not) falls
-//! back to `en-US`, as the document says for unsupported languages, and the response says
-//! which language it is in with `Content-Language`.
+//! Intervention texts (`resolution.title` and `resolution.description`) are served in the
+//! `language` asked for when the injected [`VendorHealth`] has them in it
+//! ([`VendorHealth::languages`]; the gateway's table holds en-US, de-DE, nb-NO, fr-FR, sv-SE
+//! and es-ES). The parameter takes the document's BCP 47 codes ([`LANGUAGES`], matched
+//! without regard to case): a code without translations, or no `language` at all, falls back
+//! to `en-US` as the document says. A value that is not one of those codes is outside the
+//! parameter's schema and answers 400 naming `language`, like the other enumerated query
+//! parameters here (`vendorType`). `Content-Language` names the language served.
 
 use std::sync::Arc;
 
@@ -69,10 +74,45 @@ pub trait VendorHealth: Send + Sync {
     fn vendors(&self) -> Vec<VendorReport>;
     /// The interventions the registered adapters can name (en-US texts).
     fn interventions(&self) -> Vec<Intervention>;
+    /// The languages [`VendorHealth::interventions_in`] has texts in, [`FALLBACK_LANGUAGE`]
+    /// included (only that one by default).
+    fn languages(&self) -> Vec<&'static str> {
+        vec![FALLBACK_LANGUAGE]
+    }
+    /// The interventions with their texts in `language`, one of
+    /// [`VendorHealth::languages`] (the en-US texts by default).
+    fn interventions_in(&self, language: &str) -> Vec<Intervention> {
+        let _ = language;
+        self.interventions()
+    }
 }
 
-/// The language interventions are served in.
+/// The language interventions are served in when no other applies.
 pub const FALLBACK_LANGUAGE: &str = "en-US";
+
+/// The values the document allows for `language` on the intervention routes.
+pub const LANGUAGES: [&str; 17] = [
+    "en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "ja-JP", "pt-PT", "lv-LV", "lt-LT", "nl-NL",
+    "nl-BE", "nb-NO", "pl-PL", "sv-SE", "da-DK", "fi-FI", "ro-RO",
+];
+
+/// The language to serve for a `language` parameter: the code asked for when `available`
+/// has it, else [`FALLBACK_LANGUAGE`]; 400 for a value that is no documented code.
+pub fn served_language(
+    requested: Option<&str>,
+    available: &[&'static str],
+) -> Result<&'static str, Problem> {
+    let Some(requested) = requested.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(FALLBACK_LANGUAGE);
+    };
+    let Some(code) = LANGUAGES.iter().find(|code| code.eq_ignore_ascii_case(requested)) else {
+        return Err(Problem::bad_request(format!(
+            "\"language\" must be one of {}; got {requested:?}.",
+            LANGUAGES.join(", ")
+        )));
+    };
+    Ok(available.iter().copied().find(|a| a == code).unwrap_or(FALLBACK_LANGUAGE))
+}
 
 fn injected(state: &ApiState) -> Result<&Arc<dyn VendorHealth>, Problem> {
     state
@@ -165,24 +205,30 @@ async fn integrations(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct InterventionQuery {
-    #[allow(dead_code)] // Accepted and ignored: only en-US texts exist (see module docs).
     language: Option<String>,
     vendor_type: Option<String>,
     vendor: Option<String>,
 }
 
-fn localized(body: Value) -> Response {
-    ([(header::CONTENT_LANGUAGE, FALLBACK_LANGUAGE)], Json(body)).into_response()
+fn localized(body: Value, language: &'static str) -> Response {
+    ([(header::CONTENT_LANGUAGE, language)], Json(body)).into_response()
 }
 
-fn filtered(state: &ApiState, q: &InterventionQuery) -> Result<Vec<Intervention>, Problem> {
+/// The interventions the query selects, in the language served (named too).
+fn filtered(
+    state: &ApiState,
+    q: &InterventionQuery,
+) -> Result<(Vec<Intervention>, &'static str), Problem> {
     let vendor_type = q.vendor_type.as_deref().map(|t| vendor_type("vendorType", t)).transpose()?;
-    let all = injected(state)?.interventions();
-    Ok(all
+    let health = injected(state)?;
+    let language = served_language(q.language.as_deref(), &health.languages())?;
+    let all = health.interventions_in(language);
+    let selected = all
         .into_iter()
         .filter(|i| vendor_type.is_none_or(|t| i.vendor_type == Some(t)))
         .filter(|i| q.vendor.as_deref().is_none_or(|v| i.vendor.is_some_and(|iv| iv.as_str() == v)))
-        .collect())
+        .collect();
+    Ok((selected, language))
 }
 
 /// `GET /interventions`.
@@ -191,8 +237,8 @@ async fn list_interventions(
     q: Result<Query<InterventionQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let q = query(q)?;
-    let list = filtered(&state, &q)?;
-    Ok(localized(json!(list)))
+    let (list, language) = filtered(&state, &q)?;
+    Ok(localized(json!(list), language))
 }
 
 /// `GET /interventions/{interventionId}`.
@@ -202,8 +248,9 @@ async fn get_intervention(
     q: Result<Query<InterventionQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let q = query(q)?;
-    match filtered(&state, &q)?.into_iter().find(|i| i.id == id) {
-        Some(found) => Ok(localized(json!(found))),
+    let (list, language) = filtered(&state, &q)?;
+    match list.into_iter().find(|i| i.id == id) {
+        Some(found) => Ok(localized(json!(found), language)),
         None => Err(Problem::not_found(format!("No intervention with id {id:?} was found."))),
     }
 }
@@ -234,7 +281,8 @@ pub fn routes() -> Routes {
     ]);
     integration["properties"]["assetTypes"] = json!({"type": "array", "items": {"type": "string"}});
     integration["properties"]["scopes"] = json!({"type": "array", "items": {"type": "string"}});
-    let language = "A BCP 47 language such as de-DE; unsupported ones fall back to en-US.";
+    let language = "The texts' language; one without translations falls back to en-US \
+        (`Content-Language` names the one served).";
     let mut routes = Routes::new();
     for c in crate::devices::NAMED_COLLECTIONS {
         let device_type = c.device_type;
@@ -272,7 +320,7 @@ pub fn routes() -> Routes {
         .get(
             "/interventions",
             Op::new("listInterventions", "Interventions", "List interventions")
-                .query("language", json!({"type": "string"}), language)
+                .query("language", json!({"type": "string", "enum": LANGUAGES}), language)
                 .query("vendorType", json!({"type": "string"}), "Only those of this device type.")
                 .query("vendor", json!({"type": "string"}), "Only those of this vendor.")
                 .ok_list_plain::<Intervention>("The interventions.")
@@ -285,7 +333,7 @@ pub fn routes() -> Routes {
             "/interventions/{interventionId}",
             Op::new("getIntervention", "Interventions", "Get an intervention")
                 .path("interventionId", "ID of the intervention.")
-                .query("language", json!({"type": "string"}), language)
+                .query("language", json!({"type": "string", "enum": LANGUAGES}), language)
                 .ok::<Intervention>(200, "The intervention.")
                 .problems(&[503]),
             |State(state): State<ApiState>,

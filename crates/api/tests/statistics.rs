@@ -331,3 +331,212 @@ async fn charging_statistics_errors() {
     )
     .await;
 }
+
+mod common;
+
+/// A device of `user` (registered with a snapshot) and its charging history:
+/// `(time, kW, charging)` samples.
+async fn charging_device(
+    api: &common::Api,
+    id: &str,
+    user: &str,
+    kind: VendorType,
+    resource: Value,
+    samples: &[(&str, f64, bool)],
+) {
+    let created = at("2030-01-01T00:00:00Z");
+    let device = DeviceRef {
+        id: id.into(),
+        user_id: user.into(),
+        device_type: kind,
+        vendor_id: format!("V-{id}"),
+        site_id: None,
+    };
+    let record = DeviceRecord {
+        device,
+        vendor: "EASEE".into(),
+        account_id: "acc".into(),
+        created_at: created,
+    };
+    api.store.put_device(record).await.unwrap();
+    let mut resource = resource;
+    resource["id"] = json!(id);
+    resource["userId"] = json!(user);
+    let snapshot = Snapshot {
+        device_id: id.into(),
+        user_id: user.into(),
+        device_type: kind,
+        version: 0,
+        observed_at: created,
+        resource,
+    };
+    api.store.put_snapshot(snapshot, 0).await.unwrap();
+    for (t, kw, charging) in samples {
+        let sample = Sample { at: at(t), kw: Some(*kw), kwh: None, active: Some(*charging) };
+        api.store.append_sample(id, sample, 1000).await.unwrap();
+    }
+}
+
+/// Wednesday 2030-02-20 in Oslo (UTC+1): off-peak (1.5 per kWh) before 07:00 and from 22:00
+/// local, peak (3.25) from 07:00 to 22:00 local on weekdays. The charger `box` at that
+/// Location charges 4 kW from 06:30 to 07:30 local (05:30-06:30 UTC, across the change to
+/// peak) and again 4 kW from 13:00 to 13:30 local (all peak).
+const BOX_SAMPLES: [(&str, f64, bool); 5] = [
+    ("2030-02-20T05:00:00Z", 0.0, false),
+    ("2030-02-20T05:30:00Z", 4.0, true),
+    ("2030-02-20T06:30:00Z", 0.0, false),
+    ("2030-02-20T12:00:00Z", 4.0, true),
+    ("2030-02-20T12:30:00Z", 0.0, false),
+];
+
+const FEB_20: &str = "startDate=2030-02-20T00:00:00Z&endDate=2030-02-21T00:00:00Z";
+
+/// A user `u1` of client-a with a Location "Home" in Oslo under the tariff above; returns
+/// the token and the location id.
+async fn home_with_tariff(api: &common::Api) -> (String, String) {
+    use axum::http::Method;
+    let a = api.token("client-a").await;
+    let body = json!({
+        "name": "Home", "latitude": 59.91, "longitude": 10.75, "timezoneName": "Europe/Oslo"
+    });
+    let created = api.call(&a, Method::POST, "/users/u1/locations", Some(body)).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let home = created.body["id"].as_str().unwrap().to_string();
+    let rates = json!([{ "name": "PEAK", "cost": "3.25" }, { "name": "OFF-PEAK", "cost": "1.5" }]);
+    let put = api.call(&a, Method::PUT, "/tariffs/flex", Some(rates)).await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    let weekdays = json!([0, 1, 2, 3, 4]);
+    let schedule = json!({ "tariffId": "flex", "tariffIntervals": [
+        { "name": "OFF-PEAK", "weekdays": weekdays, "from": "00:00", "to": "07:00" },
+        { "name": "PEAK", "weekdays": weekdays, "from": "07:00", "to": "22:00" },
+        { "name": "OFF-PEAK", "weekdays": weekdays, "from": "22:00", "to": "24:00" }
+    ]});
+    let linked =
+        api.call(&a, Method::PUT, &format!("/locations/{home}/tariff"), Some(schedule)).await;
+    assert_eq!(linked.status, StatusCode::NO_CONTENT, "{}", linked.body);
+    (a, home)
+}
+
+fn price(body: &Value) -> (f64, f64, f64) {
+    let p = &body["price"];
+    (p["min"].as_f64().unwrap(), p["max"].as_f64().unwrap(), p["mean"].as_f64().unwrap())
+}
+
+fn close(got: f64, want: f64) {
+    assert!((got - want).abs() < 1e-9, "got {got}, want {want}");
+}
+
+#[tokio::test]
+async fn charging_is_priced_with_the_tariff_of_the_chargers_location() {
+    use axum::http::Method;
+    let api = common::api().await;
+    let (a, home) = home_with_tariff(&api).await;
+    let charger = json!({ "location": { "id": null, "lastUpdated": null } });
+    charging_device(&api, "box", "u1", VendorType::Charger, charger, &BOX_SAMPLES).await;
+    let placed = api.call(&a, Method::PUT, "/chargers/box", Some(json!({ "locationId": home })));
+    assert_eq!(placed.await.status, StatusCode::OK);
+
+    // Sessions: the first spans the change to peak: 2 kWh at 1.5 and 2 kWh at 3.25.
+    let sessions =
+        api.get(&a, &format!("/users/u1/statistics/charging/sessions?{FEB_20}&type=charger")).await;
+    assert_eq!(sessions.status, StatusCode::OK, "{}", sessions.body);
+    let list = sessions.body.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{}", sessions.body);
+    assert_eq!(list[0]["locationId"], home.as_str());
+    assert_eq!(list[0]["kwhSum"], 4.0);
+    close(list[0]["costSum"].as_f64().unwrap(), 2.0 * 1.5 + 2.0 * 3.25);
+    assert_eq!(price(&list[0]), (1.5, 3.25, (2.0 * 1.5 + 2.0 * 3.25) / 4.0));
+    // The second is all peak: 2 kWh at 3.25.
+    assert_eq!(list[1]["kwhSum"], 2.0);
+    close(list[1]["costSum"].as_f64().unwrap(), 6.5);
+    assert_eq!(price(&list[1]), (3.25, 3.25, 3.25));
+    assert_eq!(list[1]["nonSmartPrice"], json!({"min": null, "max": null, "mean": null}));
+    assert_eq!(list[1]["estimatedSavings"], Value::Null);
+
+    // Hourly buckets (UTC): 05:00-06:00 UTC is 06:00-07:00 local, off-peak; 06:00-07:00 UTC
+    // peak. Each holds one rate period's half of the first session.
+    let hourly = api
+        .get(&a, &format!("/users/u1/statistics/charging?{FEB_20}&type=charger&resolution=HOUR"))
+        .await;
+    type Row = (String, f64, f64, (f64, f64, f64));
+    let got: Vec<Row> = hourly
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let date = b["date"].as_str().unwrap().to_string();
+            (date, b["kwhSum"].as_f64().unwrap(), b["costSum"].as_f64().unwrap(), price(b))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2030-02-20T05:00:00.000Z".to_string(), 2.0, 3.0, (1.5, 1.5, 1.5)),
+            ("2030-02-20T06:00:00.000Z".to_string(), 2.0, 6.5, (3.25, 3.25, 3.25)),
+            ("2030-02-20T12:00:00.000Z".to_string(), 2.0, 6.5, (3.25, 3.25, 3.25)),
+        ]
+    );
+    // The day: 6 kWh for 3 + 6.5 + 6.5.
+    let day = api.get(&a, &format!("/users/u1/statistics/charging?{FEB_20}&type=charger")).await;
+    let day = &day.body[0];
+    assert_eq!(day["kwhSum"], 6.0);
+    close(day["costSum"].as_f64().unwrap(), 16.0);
+    let (min, max, mean) = price(day);
+    assert_eq!((min, max), (1.5, 3.25));
+    close(mean, 16.0 / 6.0);
+}
+
+#[tokio::test]
+async fn a_vehicle_is_priced_at_the_location_its_resource_names() {
+    let api = common::api().await;
+    let (a, home) = home_with_tariff(&api).await;
+    let at_home = json!({ "location": { "id": home, "latitude": 59.91, "longitude": 10.75 } });
+    charging_device(&api, "car", "u1", VendorType::Vehicle, at_home, &BOX_SAMPLES).await;
+    let sessions =
+        api.get(&a, &format!("/users/u1/statistics/charging/sessions?{FEB_20}&type=vehicle")).await;
+    let list = sessions.body.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{}", sessions.body);
+    assert_eq!(list[0]["locationId"], home.as_str());
+    close(list[0]["costSum"].as_f64().unwrap(), 9.5);
+    // Filtering by that Location finds it.
+    let filtered = api
+        .get(&a, &format!("/users/u1/statistics/charging?{FEB_20}&type=vehicle&locationId={home}"))
+        .await;
+    close(filtered.body[0]["costSum"].as_f64().unwrap(), 16.0);
+}
+
+#[tokio::test]
+async fn without_a_tariff_price_and_cost_keep_the_fallback() {
+    use axum::http::Method;
+    let api = common::api().await;
+    let (a, home) = home_with_tariff(&api).await;
+    // A vehicle at no Location, and a charger at a Location without a tariff schedule.
+    charging_device(&api, "car", "u1", VendorType::Vehicle, json!({}), &BOX_SAMPLES).await;
+    let body = json!({
+        "name": "Cabin", "latitude": 61.0, "longitude": 9.0, "timezoneName": "Europe/Oslo"
+    });
+    let cabin = api.call(&a, Method::POST, "/users/u1/locations", Some(body)).await;
+    let cabin = cabin.body["id"].as_str().unwrap().to_string();
+    let charger = json!({ "location": { "id": null, "lastUpdated": null } });
+    charging_device(&api, "box", "u1", VendorType::Charger, charger, &BOX_SAMPLES).await;
+    let placed = api.call(&a, Method::PUT, "/chargers/box", Some(json!({ "locationId": cabin })));
+    assert_eq!(placed.await.status, StatusCode::OK);
+    assert_ne!(cabin, home);
+
+    for kind in ["vehicle", "charger"] {
+        let day = api.get(&a, &format!("/users/u1/statistics/charging?{FEB_20}&type={kind}")).await;
+        assert_eq!(day.status, StatusCode::OK, "{}", day.body);
+        assert_eq!(day.body[0]["kwhSum"], 6.0, "{kind}");
+        assert_eq!(day.body[0]["costSum"], 0.0, "{kind}");
+        assert_eq!(day.body[0]["price"], json!({"min": 0.0, "max": 0.0, "mean": 0.0}), "{kind}");
+        assert_eq!(day.body[0]["estimatedSavings"], Value::Null);
+        let sessions = api
+            .get(&a, &format!("/users/u1/statistics/charging/sessions?{FEB_20}&type={kind}"))
+            .await;
+        for session in sessions.body.as_array().unwrap() {
+            assert_eq!(session["costSum"], 0.0, "{kind}");
+            assert_eq!(session["price"], json!({"min": 0.0, "max": 0.0, "mean": 0.0}));
+        }
+    }
+}

@@ -68,6 +68,22 @@ impl VendorHealth for Fake {
             intervention(WRITE_ID, Vendor::Ecobee, VendorType::Hvac),
         ]
     }
+
+    /// English and German only.
+    fn languages(&self) -> Vec<&'static str> {
+        vec!["en-US", "de-DE"]
+    }
+
+    fn interventions_in(&self, language: &str) -> Vec<Intervention> {
+        let mut all = self.interventions();
+        if language == "de-DE" {
+            for i in &mut all {
+                i.resolution.title = "Titel".into();
+                i.resolution.description = "Schritte".into();
+            }
+        }
+        all
+    }
 }
 
 struct Api {
@@ -237,7 +253,7 @@ async fn integrations_list_vendors_with_asset_types_and_scopes() {
 }
 
 #[tokio::test]
-async fn interventions_list_filter_and_fall_back_to_english() {
+async fn interventions_list_filter_translate_and_fall_back_to_english() {
     let api = api(true).await;
     let (status, headers, body) = api.get("/interventions").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -249,16 +265,42 @@ async fn interventions_list_filter_and_fall_back_to_english() {
     }
     assert_eq!(first["resolution"]["access"], "Remote");
 
+    assert_eq!(first["resolution"]["title"], "Title");
+
+    // A translated language: its texts, and Content-Language says so.
     let (_, headers, body) = api.get("/interventions?language=de-DE&vendorType=hvac").await;
-    assert_eq!(headers[header::CONTENT_LANGUAGE], "en-US");
+    assert_eq!(headers[header::CONTENT_LANGUAGE], "de-DE");
     let ids: Vec<&str> =
         body.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [WRITE_ID]);
+    assert_eq!(body[0]["resolution"]["title"], "Titel");
+    assert_eq!(body[0]["resolution"]["description"], "Schritte");
+    // Codes match without regard to case.
+    let (_, headers, body) = api.get("/interventions?language=DE-de").await;
+    assert_eq!(headers[header::CONTENT_LANGUAGE], "de-DE");
+    assert_eq!(body[0]["resolution"]["title"], "Titel");
+    // A documented language without translations, and an empty one: en-US.
+    for language in ["ja-JP", ""] {
+        let (status, headers, body) = api.get(&format!("/interventions?language={language}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(headers[header::CONTENT_LANGUAGE], "en-US", "{language}");
+        assert_eq!(body[0]["resolution"]["title"], "Title", "{language}");
+    }
     let (_, _, body) = api.get("/interventions?vendor=ENPHASE").await;
     assert_eq!(body[0]["id"], EXPORT_ID);
     assert_eq!(body.as_array().unwrap().len(), 1);
-    let (_, _, body) = api.get("/interventions?language=xx-XX&vendor=NOBODY").await;
+    let (_, _, body) = api.get("/interventions?language=sv-SE&vendor=NOBODY").await;
     assert_eq!(body, Value::Array(vec![]));
+
+    // Not one of the document's language codes: 400 naming the parameter.
+    for language in ["xx-XX", "german", "de"] {
+        let (status, _, body) = api.get(&format!("/interventions?language={language}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{language}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("\"language\""), "{body}");
+        let (status, _, _) =
+            api.get(&format!("/interventions/{WRITE_ID}?language={language}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{language}");
+    }
 
     let (status, _, body) = api.get("/interventions?vendorType=toaster").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -271,9 +313,15 @@ async fn intervention_by_id() {
     let (status, headers, body) =
         api.get(&format!("/interventions/{WRITE_ID}?language=fr-FR")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(headers[header::CONTENT_LANGUAGE], "en-US");
+    assert_eq!(headers[header::CONTENT_LANGUAGE], "en-US", "no French texts: the fallback");
     assert_eq!(body["id"], WRITE_ID);
     assert_eq!(body["vendor"], "ECOBEE");
+    assert_eq!(body["resolution"]["title"], "Title");
+    let (status, headers, body) =
+        api.get(&format!("/interventions/{WRITE_ID}?language=de-DE")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[header::CONTENT_LANGUAGE], "de-DE");
+    assert_eq!(body["resolution"]["title"], "Titel");
     let (status, _, body) = api.get("/interventions/00000000-0000-0000-0000-000000000000").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // A filter that excludes it: not found either.

@@ -13,12 +13,15 @@
 //! - [`demo`]: the whole system in one process on a synthetic fleet.
 //! - [`vendor_health`]: the API's vendor status, integrations and interventions over the
 //!   poller and the adapters.
+//! - [`intervention_texts`]: the interventions' titles and descriptions in other languages
+//!   than en-US, one table per intervention.
 //! - [`clients`]: `oemgate clients ...`, API client administration in the shared store.
 
 pub mod app;
 pub mod clients;
 pub mod config;
 pub mod demo;
+pub mod intervention_texts;
 pub mod link_page;
 pub mod linking;
 pub mod shutdown;

@@ -1,7 +1,8 @@
 //! The API's view of vendors ([`oemgate_api::vendors::VendorHealth`]) over the poller: which
 //! adapters are registered, how each vendor is doing according to its scheduler gate, and the
-//! interventions the adapters can name. Lives in the gateway because only the gateway knows
-//! the vendor crates.
+//! interventions the adapters can name, with their texts translated from
+//! [`crate::intervention_texts`]. Lives in the gateway because only the gateway knows the
+//! vendor crates.
 
 use std::sync::Arc;
 
@@ -83,6 +84,18 @@ impl VendorHealth for PollerHealth {
             .filter(|i| i.vendor.is_none_or(|v| registered.iter().any(|r| r == v.as_str())))
             .collect()
     }
+
+    fn languages(&self) -> Vec<&'static str> {
+        crate::intervention_texts::languages()
+    }
+
+    fn interventions_in(&self, language: &str) -> Vec<Intervention> {
+        let mut all = self.interventions();
+        for intervention in &mut all {
+            crate::intervention_texts::translate(intervention, language);
+        }
+        all
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +145,101 @@ mod tests {
         assert_eq!(status_of("TESLA"), Some(VendorStatus::Outage));
         assert_eq!(status_of("EASEE"), Some(VendorStatus::Ready));
         assert!(!health.interventions().is_empty());
+    }
+
+    /// `GET /interventions` through the API router over the gateway's real catalogue: a
+    /// translated language, a documented language without translations (en-US), an invalid
+    /// value (400).
+    #[tokio::test]
+    async fn interventions_are_served_translated_through_the_api() {
+        use axum::body::Body;
+        use axum::http::{Request, StatusCode, header};
+        use tower::ServiceExt;
+
+        let config = crate::config::Config::defaults().expect("defaults");
+        let now = "2030-01-01T00:00:00Z".parse().unwrap_or_default();
+        let clock: Arc<dyn oemgate_core::Clock> = Arc::new(oemgate_core::ManualClock::new(now));
+        let adapters = crate::app::adapters(&config, Arc::clone(&clock), None);
+        let store: Arc<dyn oemgate_store::Store> = Arc::new(oemgate_store::MemoryStore::new());
+        let poller = Arc::new(Poller::new(
+            Arc::clone(&store),
+            adapters,
+            Arc::clone(&clock),
+            config.scheduler.poller(),
+            1,
+        ));
+        let credentials =
+            oemgate_api::ClientCredentials { client_id: "c".into(), client_secret: "s".into() };
+        oemgate_api::create_client(store.as_ref(), &credentials, "2024-10-01", now)
+            .await
+            .expect("client");
+        let app = oemgate_api::router(oemgate_api::ApiState {
+            store,
+            clock,
+            config: oemgate_api::ApiConfig::default(),
+            metrics: None,
+            executor: None,
+            linker: None,
+            vendor_health: Some(Arc::new(PollerHealth::new(poller))),
+        });
+        let call = |request: Request<Body>| {
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await.expect("response");
+                let status = response.status();
+                let language = response.headers().get(header::CONTENT_LANGUAGE).cloned();
+                let bytes =
+                    axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+                let body: serde_json::Value =
+                    serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                (status, language, body)
+            }
+        };
+        let token_request = Request::post("/oauth2/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("grant_type=client_credentials&client_id=c&client_secret=s"))
+            .expect("request");
+        let (_, _, token) = call(token_request).await;
+        let token = token["access_token"].as_str().unwrap_or_default().to_string();
+        let get = |path: String| {
+            Request::get(path)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .expect("request")
+        };
+
+        let id = oemgate_tesla::map::IDLE_INTERVENTION_ID;
+        let table = crate::intervention_texts::TABLES.iter().find(|t| t.id == id).expect("table");
+        for (language, text) in [("nb-NO", table.nb), ("de-DE", table.de), ("es-ES", table.es)] {
+            let (status, served, body) =
+                call(get(format!("/interventions/{id}?language={language}"))).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(served.as_ref().and_then(|v| v.to_str().ok()), Some(language));
+            assert_eq!(body["resolution"]["title"], text.title);
+            assert_eq!(body["resolution"]["description"], text.description);
+        }
+        // The whole list in Swedish: every entry's title is the table's.
+        let (status, served, body) = call(get("/interventions?language=sv-SE".into())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(served.as_ref().and_then(|v| v.to_str().ok()), Some("sv-SE"));
+        let list = body.as_array().cloned().unwrap_or_default();
+        assert!(!list.is_empty());
+        for item in &list {
+            let table = crate::intervention_texts::TABLES.iter().find(|t| t.id == item["id"]);
+            assert_eq!(item["resolution"]["title"], table.expect("table").sv.title, "{item}");
+        }
+        // Polish is a documented code without translations: en-US.
+        let english = oemgate_tesla::map::battery_interventions()
+            .into_iter()
+            .find(|i| i.id == id)
+            .expect("english");
+        let (status, served, body) = call(get(format!("/interventions/{id}?language=pl-PL"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(served.as_ref().and_then(|v| v.to_str().ok()), Some("en-US"));
+        assert_eq!(body["resolution"]["title"], english.resolution.title.as_str());
+        // Not a documented code at all: 400.
+        let (status, _, body) = call(get("/interventions?language=klingon".into())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     }
 
     #[test]

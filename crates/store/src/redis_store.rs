@@ -31,6 +31,10 @@
 //!   `created_at`), `member`, `indexes`; `{p}:idx:res:<kind>:client:<client>` and
 //!   `{p}:idx:res:<kind>:user:<user>` (sorted sets): resource sort keys per owner.
 //! - `{p}:token:<hash>` (string): token JSON, expiring at `expires_at` (`SET ... PXAT`).
+//!   A token record never changes once issued (a client's revocation and secret rotation
+//!   live in the client record, which every bearer check reads), so each instance keeps the
+//!   tokens it has read in memory until they expire (`TokenCache`): a bearer check
+//!   then costs one round trip, for the client, instead of two.
 //! - `{p}:account:<id>` (hash): `version`, `body` (account JSON; with a credential key the
 //!   credentials are sealed, see [`crate::sealing`]), `indexes`.
 //! - `{p}:idx:accounts:user:<user>` (set): account ids of a user.
@@ -128,6 +132,51 @@ pub struct RedisStore {
     scripts: std::sync::Arc<Scripts>,
     event_log_max_len: usize,
     credential_key: Option<std::sync::Arc<crate::sealing::CredentialKey>>,
+    tokens: std::sync::Arc<TokenCache>,
+}
+
+/// The tokens an instance has read, by hash, until they expire by the wall clock (when
+/// Redis drops them too). At most [`TokenCache::CAPACITY`] entries: a full cache first
+/// drops its expired tokens, then everything.
+#[derive(Debug, Default)]
+struct TokenCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, AccessToken>>,
+}
+
+impl TokenCache {
+    const CAPACITY: usize = 10_000;
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, AccessToken>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached token, if it is still stored in Redis by the wall clock `wall`.
+    fn get(&self, token_hash: &str, wall: DateTime<Utc>) -> Option<AccessToken> {
+        let mut entries = self.entries();
+        match entries.get(token_hash) {
+            Some(token) if wall < token.expires_at => Some(token.clone()),
+            Some(_) => {
+                entries.remove(token_hash);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&self, token: AccessToken, wall: DateTime<Utc>) {
+        let mut entries = self.entries();
+        if entries.len() >= Self::CAPACITY {
+            entries.retain(|_, t| wall < t.expires_at);
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(token.token_hash.clone(), token);
+    }
+
+    fn forget(&self, token_hash: &str) {
+        self.entries().remove(token_hash);
+    }
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -183,6 +232,7 @@ impl RedisStore {
             scripts: std::sync::Arc::new(Scripts::new()),
             event_log_max_len: config.event_log_max_len.max(1),
             credential_key: config.credential_key.map(std::sync::Arc::new),
+            tokens: std::sync::Arc::new(TokenCache::default()),
         })
     }
 
@@ -856,6 +906,8 @@ impl ClientStore for RedisStore {
         let mut cmd = redis::cmd("SET");
         cmd.arg(&key).arg(encode(&key, &token)?).arg("PXAT").arg(expires_ms);
         let _: () = self.query("SET", &cmd).await?;
+        // Tokens are not rewritten in practice; should one be, the next read sees it.
+        self.tokens.forget(&token.token_hash);
         Ok(())
     }
 
@@ -864,9 +916,16 @@ impl ClientStore for RedisStore {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<AccessToken>> {
+        let wall = Utc::now();
+        if let Some(token) = self.tokens.get(token_hash, wall) {
+            return Ok(Some(token).filter(|t| now < t.expires_at));
+        }
         let key = self.keys.token(token_hash);
         let raw: Option<Vec<u8>> = self.query("GET", redis::cmd("GET").arg(&key)).await?;
         let token: Option<AccessToken> = raw.map(|raw| decode(&key, &raw)).transpose()?;
+        if let Some(token) = token.as_ref().filter(|t| wall < t.expires_at) {
+            self.tokens.insert(token.clone(), wall);
+        }
         Ok(token.filter(|t| now < t.expires_at))
     }
 }

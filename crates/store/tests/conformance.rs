@@ -175,6 +175,42 @@ async fn corrupt_redis_records_are_reported_not_panicked_on() {
     .await;
 }
 
+/// A token once read is served from memory (no round trip) until it expires: deleting its
+/// key behind the store's back does not drop it, `now` still decides, and rewriting it
+/// through the store is seen at once.
+#[tokio::test]
+async fn redis_keeps_tokens_it_read_until_they_expire() {
+    use chrono::{Duration as Span, Utc};
+    use oemgate_store::AccessToken;
+    with_prefix(|prefix| async move {
+        let store = connect(&prefix).await;
+        let mut conn = raw_connection().await;
+        let expires_at = Utc::now() + Span::hours(1);
+        let token = AccessToken {
+            token_hash: "h1".to_owned(),
+            client_id: "c1".to_owned(),
+            expires_at,
+            client_generation: 0,
+        };
+        store.put_token(token.clone()).await.expect("put");
+        let now = Utc::now();
+        assert_eq!(store.get_token("h1", now).await.expect("get"), Some(token.clone()));
+        raw(&mut conn, &["DEL", &format!("{{{prefix}}}:token:h1")]).await;
+        assert_eq!(store.get_token("h1", now).await.expect("cached"), Some(token.clone()));
+        assert_eq!(store.get_token("h1", expires_at).await.expect("expired"), None);
+        // Rewritten through the store: the new record, not the cached one.
+        let rewritten = AccessToken { client_generation: 1, ..token.clone() };
+        store.put_token(rewritten.clone()).await.expect("put again");
+        assert_eq!(store.get_token("h1", now).await.expect("get"), Some(rewritten));
+        // A token never read is not invented: deleted before its first read, it is gone.
+        let other = AccessToken { token_hash: "h2".to_owned(), ..token };
+        store.put_token(other).await.expect("put");
+        raw(&mut conn, &["DEL", &format!("{{{prefix}}}:token:h2")]).await;
+        assert_eq!(store.get_token("h2", now).await.expect("get"), None);
+    })
+    .await;
+}
+
 /// With a credential key, Redis conforms as before, its account records hold no token in
 /// the clear, and they do not open without the key or with another one.
 #[tokio::test]

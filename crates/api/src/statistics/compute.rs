@@ -188,24 +188,29 @@ pub struct ChargingBucket {
     pub kw: Option<Aggregates>,
     /// Energy charged in the bucket.
     pub kwh: f64,
+    /// What the energy cost, where a tariff applied.
+    pub cost: super::pricing::Cost,
 }
 
 /// Charging statistics over `[from, to)` in buckets of `resolution`, from the histories of
-/// several devices (each oldest first). Only buckets with a sample or some charged energy
-/// appear, oldest first.
+/// several devices (each oldest first), the energy of `histories[i]` priced by
+/// `schedules[i]` (unpriced where that is `None` or missing). Only buckets with a sample or
+/// some charged energy appear, oldest first.
 pub fn charging_buckets(
     histories: &[Vec<Sample>],
+    schedules: &[Option<&super::pricing::RateSchedule>],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     resolution: Resolution,
     offset: FixedOffset,
 ) -> Vec<ChargingBucket> {
     use std::collections::BTreeMap;
-    let mut buckets: BTreeMap<DateTime<Utc>, (Vec<f64>, f64, bool)> = BTreeMap::new();
-    for samples in histories {
+    type Bucket = (Vec<f64>, f64, super::pricing::Cost);
+    let mut buckets: BTreeMap<DateTime<Utc>, Bucket> = BTreeMap::new();
+    for (i, samples) in histories.iter().enumerate() {
+        let schedule = schedules.get(i).copied().flatten();
         for sample in samples.iter().filter(|s| s.at >= from && s.at < to) {
             let entry = buckets.entry(bucket_start(sample.at, resolution, offset)).or_default();
-            entry.2 = true;
             if let Some(kw) = sample.kw {
                 let kw = if sample.active == Some(false) { 0.0 } else { kw };
                 entry.0.push(kw);
@@ -215,9 +220,12 @@ pub fn charging_buckets(
             let mut start = bucket_start(piece.from.max(from), resolution, offset);
             while start < piece.to.min(to) {
                 let end = bucket_end(start, resolution, offset);
-                let kwh = piece.kwh_within(start.max(from), end.min(to));
+                let (within_from, within_to) = (start.max(from), end.min(to));
+                let kwh = piece.kwh_within(within_from, within_to);
                 if kwh > 0.0 {
-                    buckets.entry(start).or_default().1 += kwh;
+                    let bucket = buckets.entry(start).or_default();
+                    bucket.1 += kwh;
+                    bucket.2.add_piece(schedule, &piece, within_from, within_to);
                 }
                 start = end;
             }
@@ -225,7 +233,7 @@ pub fn charging_buckets(
     }
     buckets
         .into_iter()
-        .map(|(start, (kws, kwh, _))| ChargingBucket { start, kw: aggregates(kws), kwh })
+        .map(|(start, (kws, kwh, cost))| ChargingBucket { start, kw: aggregates(kws), kwh, cost })
         .collect()
 }
 
@@ -326,7 +334,8 @@ mod tests {
             charge(200, 7.0, true), // after a gap over an hour: not integrated from 60
             charge(210, 7.0, true),
         ];
-        let buckets = charging_buckets(&[samples.to_vec()], t(0), t(300), Resolution::Hour, utc());
+        let buckets =
+            charging_buckets(&[samples.to_vec()], &[], t(0), t(300), Resolution::Hour, utc());
         let got: Vec<(DateTime<Utc>, f64)> = buckets.iter().map(|b| (b.start, b.kwh)).collect();
         // 6 kW for 30 min + 12 kW for 30 min = 9 kWh in the first hour; the second hour holds
         // the stop sample only; 7 kW for 10 min in the fourth hour.
@@ -334,7 +343,8 @@ mod tests {
         let first = buckets[0].kw.unwrap_or_else(|| unreachable!());
         assert_eq!((first.min, first.max, first.mean), (6.0, 12.0, 9.0));
         // The requested range clips the energy.
-        let clipped = charging_buckets(&[samples.to_vec()], t(15), t(45), Resolution::Day, utc());
+        let clipped =
+            charging_buckets(&[samples.to_vec()], &[], t(15), t(45), Resolution::Day, utc());
         assert_eq!(clipped.len(), 1);
         assert_eq!(clipped[0].kwh, 6.0 * 0.25 + 12.0 * 0.25);
         assert_eq!(clipped[0].start, t(0));
@@ -343,7 +353,8 @@ mod tests {
     #[test]
     fn pieces_split_across_buckets() {
         let samples = [charge(50, 6.0, true), charge(70, 6.0, false)];
-        let buckets = charging_buckets(&[samples.to_vec()], t(0), t(120), Resolution::Hour, utc());
+        let buckets =
+            charging_buckets(&[samples.to_vec()], &[], t(0), t(120), Resolution::Hour, utc());
         let got: Vec<f64> = buckets.iter().map(|b| b.kwh).collect();
         assert_eq!(got, [1.0, 1.0]);
     }
