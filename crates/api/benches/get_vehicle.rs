@@ -274,6 +274,7 @@ async fn bench(prefix: &str) -> anyhow::Result<bool> {
         executor: None,
         linker: None,
         vendor_health: None,
+        webhooks: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address: SocketAddr = listener.local_addr()?;

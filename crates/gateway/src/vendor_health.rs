@@ -181,6 +181,7 @@ mod tests {
             executor: None,
             linker: None,
             vendor_health: Some(Arc::new(PollerHealth::new(poller))),
+            webhooks: None,
         });
         let call = |request: Request<Body>| {
             let app = app.clone();
