@@ -705,6 +705,11 @@ impl RedisStore {
                         .map_err(|_| StoreError::corrupt(key, "undecodable version"))?;
                     // The first put's time wins; see PUT_INDEXED.
                     record.created_at = decode(key, &created)?;
+                    sealing::open_resource_secrets(
+                        self.credential_key.as_deref(),
+                        key,
+                        &mut record,
+                    )?;
                     Ok(Some(record))
                 }
                 (None, None, None) => Ok(None),
@@ -1077,6 +1082,7 @@ impl ResourceStore for RedisStore {
     ) -> StoreResult<u64> {
         let key = self.keys.resource(&resource.kind, &resource.id);
         resource.version = expected_version + 1;
+        sealing::seal_resource_secrets(self.credential_key.as_deref(), &key, &mut resource)?;
         let mut invocation = self.scripts.put_indexed.prepare_invoke();
         invocation
             .key(&key)

@@ -1,4 +1,4 @@
-//! Vendor credentials encrypted at rest.
+//! Vendor credentials, and the `secrets` of resource bodies, encrypted at rest.
 //!
 //! A backend given a [`CredentialKey`] seals the [`Credentials`] of every account it writes
 //! and opens them on read, so the stored record holds the account's ids in the clear (the
@@ -12,6 +12,10 @@
 //! Stored form: `{"userId", "vendor", "accountId", "sealedCredentials": base64(nonce ||
 //! ciphertext)}`. A record written before a key was configured (plain `credentials`) is still
 //! read; the next write seals it.
+//!
+//! Resources ([`ResourceRecord`]) keep whatever must not be readable at rest under the body's
+//! [`SECRETS_FIELD`] member (webhook secrets, for one); a backend with a key stores it as
+//! `sealedSecrets` (authenticated with the resource's kind and id) and puts it back on read.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -21,6 +25,7 @@ use oemgate_core::{AccountRef, Credentials};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
+use crate::traits::ResourceRecord;
 
 /// Length of a key in bytes.
 pub const KEY_LEN: usize = 32;
@@ -103,6 +108,32 @@ fn associated_data(user_id: &str, vendor: &str, account_id: &str) -> Vec<u8> {
     format!("oemgate-account\0{account_id}\0{user_id}\0{vendor}").into_bytes()
 }
 
+/// Seals `plain` under `key` with `aad` authenticated: base64(nonce || ciphertext).
+fn seal_bytes(key: &CredentialKey, what: &str, aad: &[u8], plain: &[u8]) -> StoreResult<String> {
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    let sealed = key
+        .cipher()
+        .encrypt(&nonce, Payload { msg: plain, aad })
+        .map_err(|_| StoreError::corrupt(what, "a secret could not be encrypted"))?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&sealed);
+    Ok(STANDARD.encode(bytes))
+}
+
+/// Opens what [`seal_bytes`] sealed with the same key and `aad`.
+fn open_bytes(key: &CredentialKey, what: &str, aad: &[u8], sealed: &str) -> StoreResult<Vec<u8>> {
+    let undecryptable =
+        || StoreError::corrupt(what, "secrets do not decrypt with the configured key");
+    let bytes = STANDARD.decode(sealed).map_err(|_| undecryptable())?;
+    if bytes.len() < NONCE_LEN {
+        return Err(undecryptable());
+    }
+    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+    key.cipher()
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .map_err(|_| undecryptable())
+}
+
 /// Seals an account's credentials under `key`. `what` names the record in errors.
 pub(crate) fn seal(
     key: &CredentialKey,
@@ -111,19 +142,12 @@ pub(crate) fn seal(
 ) -> StoreResult<SealedAccount> {
     let plain =
         serde_json::to_vec(&account.credentials).map_err(|e| StoreError::corrupt(what, e))?;
-    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
     let aad = associated_data(&account.user_id, &account.vendor, &account.account_id);
-    let sealed = key
-        .cipher()
-        .encrypt(&nonce, Payload { msg: &plain, aad: &aad })
-        .map_err(|_| StoreError::corrupt(what, "credentials could not be encrypted"))?;
-    let mut bytes = nonce.to_vec();
-    bytes.extend_from_slice(&sealed);
     Ok(SealedAccount {
         user_id: account.user_id.clone(),
         vendor: account.vendor.clone(),
         account_id: account.account_id.clone(),
-        sealed_credentials: STANDARD.encode(bytes),
+        sealed_credentials: seal_bytes(key, what, &aad, &plain)?,
     })
 }
 
@@ -143,18 +167,8 @@ pub(crate) fn open(
             "credentials are encrypted and no store encryption key is configured",
         ));
     };
-    let undecryptable =
-        || StoreError::corrupt(what, "credentials do not decrypt with the configured key");
-    let bytes = STANDARD.decode(&sealed.sealed_credentials).map_err(|_| undecryptable())?;
-    if bytes.len() < NONCE_LEN {
-        return Err(undecryptable());
-    }
-    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
     let aad = associated_data(&sealed.user_id, &sealed.vendor, &sealed.account_id);
-    let plain = key
-        .cipher()
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
-        .map_err(|_| undecryptable())?;
+    let plain = open_bytes(key, what, &aad, &sealed.sealed_credentials)?;
     let credentials: Credentials =
         serde_json::from_slice(&plain).map_err(|e| StoreError::corrupt(what, e))?;
     Ok(AccountRef {
@@ -163,6 +177,54 @@ pub(crate) fn open(
         account_id: sealed.account_id,
         credentials,
     })
+}
+
+/// The member of a resource body that backends with a key keep sealed at rest.
+pub const SECRETS_FIELD: &str = "secrets";
+/// Where the sealed form of [`SECRETS_FIELD`] is stored.
+const SEALED_SECRETS_FIELD: &str = "sealedSecrets";
+
+fn resource_associated_data(kind: &str, id: &str) -> Vec<u8> {
+    format!("oemgate-resource\0{kind}\0{id}").into_bytes()
+}
+
+/// Replaces the body's `secrets` member by its sealed form (nothing to do without a key or
+/// without secrets). The kind and id are authenticated: sealed secrets moved onto another
+/// resource do not open.
+pub(crate) fn seal_resource_secrets(
+    key: Option<&CredentialKey>,
+    what: &str,
+    resource: &mut ResourceRecord,
+) -> StoreResult<()> {
+    let (Some(key), Some(body)) = (key, resource.body.as_object_mut()) else { return Ok(()) };
+    let Some(secrets) = body.remove(SECRETS_FIELD) else { return Ok(()) };
+    let plain = serde_json::to_vec(&secrets).map_err(|e| StoreError::corrupt(what, e))?;
+    let aad = resource_associated_data(&resource.kind, &resource.id);
+    let sealed = seal_bytes(key, what, &aad, &plain)?;
+    body.insert(SEALED_SECRETS_FIELD.into(), serde_json::Value::String(sealed));
+    Ok(())
+}
+
+/// Puts the opened `secrets` member back into a body read from the store.
+pub(crate) fn open_resource_secrets(
+    key: Option<&CredentialKey>,
+    what: &str,
+    resource: &mut ResourceRecord,
+) -> StoreResult<()> {
+    let aad = resource_associated_data(&resource.kind, &resource.id);
+    let Some(body) = resource.body.as_object_mut() else { return Ok(()) };
+    let Some(sealed) = body.remove(SEALED_SECRETS_FIELD) else { return Ok(()) };
+    let Some(key) = key else {
+        return Err(StoreError::corrupt(
+            what,
+            "secrets are encrypted and no store encryption key is configured",
+        ));
+    };
+    let sealed = sealed.as_str().ok_or_else(|| StoreError::corrupt(what, "sealed secrets"))?;
+    let plain = open_bytes(key, what, &aad, sealed)?;
+    let secrets = serde_json::from_slice(&plain).map_err(|e| StoreError::corrupt(what, e))?;
+    body.insert(SECRETS_FIELD.into(), secrets);
+    Ok(())
 }
 
 #[cfg(test)]

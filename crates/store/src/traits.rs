@@ -358,7 +358,9 @@ pub struct ResourceRecord {
     pub created_at: DateTime<Utc>,
     /// Incremented by every successful put; the first put yields 1.
     pub version: u64,
-    /// The resource as the API serves it (or whatever the kind needs).
+    /// The resource as the API serves it (or whatever the kind needs). Its `secrets` member,
+    /// if any, is sealed at rest by a backend with an encryption key (see
+    /// [`crate::sealing::SECRETS_FIELD`]).
     pub body: serde_json::Value,
 }
 

@@ -11,7 +11,7 @@ use oemgate_core::{DeviceRef, VendorType};
 use oemgate_store::conformance::run_all;
 use oemgate_store::{
     AccountStore, ClientStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, RedisConfig,
-    RedisStore, StoreError,
+    RedisStore, ResourceStore, StoreError,
 };
 
 fn redis_url() -> String {
@@ -263,6 +263,32 @@ async fn redis_seals_credentials_at_rest() {
         .unwrap();
         assert!(corrupt_key(&other.get_account("sealed-account").await).is_some());
         assert!(other.accounts_of_user("sealed-user").await.is_err());
+
+        // A resource's `secrets` member is sealed too; the rest of the body stays readable.
+        let resource = oemgate_store::ResourceRecord {
+            kind: "webhook".into(),
+            id: "sealed-hook".into(),
+            user_id: String::new(),
+            client_id: "sealed-client".into(),
+            created_at: chrono::Utc::now(),
+            version: 0,
+            body: serde_json::json!({
+                "url": "https://hooks.example.com/in",
+                "secrets": {"secret": "hmac-key-in-the-clear?"}
+            }),
+        };
+        assert_eq!(sealed.put_resource(resource.clone(), 0).await.unwrap(), 1);
+        let read = sealed.get_resource("webhook", "sealed-hook").await.unwrap().unwrap();
+        assert_eq!(read.body, resource.body);
+        let record_key = format!("{{{prefix}}}:res:webhook:sealed-hook");
+        let fields: Vec<Vec<u8>> =
+            redis::cmd("HVALS").arg(&record_key).query_async(&mut conn).await.unwrap();
+        let stored = String::from_utf8_lossy(&fields.concat()).into_owned();
+        assert!(stored.contains("hooks.example.com"), "the rest stays readable: {stored}");
+        assert!(!stored.contains("hmac-key-in-the-clear?"), "secret in the clear: {stored}");
+        let read = keyless.get_resource("webhook", "sealed-hook").await;
+        assert_eq!(corrupt_key(&read), Some(record_key.as_str()), "{read:?}");
+        assert!(other.get_resource("webhook", "sealed-hook").await.is_err());
     })
     .await;
 }

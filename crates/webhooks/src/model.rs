@@ -1,6 +1,7 @@
 //! The webhook as stored, the subscription events, and the field rules of the API.
 
 use chrono::{DateTime, Utc};
+use oemgate_store::sealing::SECRETS_FIELD;
 use oemgate_store::{ResourceRecord, WebhookState};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -119,13 +120,13 @@ impl Webhook {
             client_id: self.client_id.clone(),
             created_at: self.created_at,
             version: 0,
-            body: serde_json::to_value(self)?,
+            body: secrets_apart(serde_json::to_value(self)?),
         })
     }
 
     /// The webhook a store resource holds.
     pub fn from_record(record: &ResourceRecord) -> Result<Self, serde_json::Error> {
-        let mut webhook: Webhook = serde_json::from_value(record.body.clone())?;
+        let mut webhook: Webhook = serde_json::from_value(secrets_back(record.body.clone()))?;
         webhook.created_at = record.created_at;
         webhook.client_id.clone_from(&record.client_id);
         Ok(webhook)
@@ -145,6 +146,35 @@ impl Webhook {
             "authentication": self.authentication.as_ref().map(|a| json!({"headerName": a.header_name})),
         })
     }
+}
+
+/// Moves the secret and the authentication header's value under the body's `secrets`
+/// member, which stores with an encryption key seal at rest
+/// ([`oemgate_store::sealing::SECRETS_FIELD`]).
+fn secrets_apart(mut body: Value) -> Value {
+    let secret = body.as_object_mut().and_then(|b| b.remove("secret"));
+    let header_value = body
+        .get_mut("authentication")
+        .and_then(Value::as_object_mut)
+        .and_then(|a| a.remove("headerValue"));
+    body[SECRETS_FIELD] = json!({ "secret": secret, "headerValue": header_value });
+    body
+}
+
+/// Puts what [`secrets_apart`] moved back in place (bodies written before it are left as
+/// they are).
+fn secrets_back(mut body: Value) -> Value {
+    let Some(mut secrets) = body.as_object_mut().and_then(|b| b.remove(SECRETS_FIELD)) else {
+        return body;
+    };
+    if let Some(secret) = secrets.get_mut("secret").map(Value::take) {
+        body["secret"] = secret;
+    }
+    let header_value = secrets.get_mut("headerValue").map(Value::take).unwrap_or(Value::Null);
+    if let Some(authentication) = body.get_mut("authentication").filter(|a| a.is_object()) {
+        authentication["headerValue"] = header_value;
+    }
+    body
 }
 
 /// Checks a secret's length.
@@ -232,6 +262,25 @@ mod tests {
             assert!(!text.contains("header-secret"), "{text}");
             assert!(text.contains("x-api-key"), "{text}");
         }
+    }
+
+    #[test]
+    fn stored_secrets_sit_where_the_store_seals_them() {
+        let hook = webhook();
+        let record = hook.to_record().unwrap();
+        assert_eq!(record.body["secrets"]["secret"], "very-secret-value");
+        assert_eq!(record.body["secrets"]["headerValue"], "header-secret");
+        assert!(record.body.get("secret").is_none(), "{}", record.body);
+        assert!(record.body["authentication"].get("headerValue").is_none(), "{}", record.body);
+        assert_eq!(Webhook::from_record(&record).unwrap(), hook);
+
+        let mut plain = webhook();
+        plain.authentication = None;
+        assert_eq!(Webhook::from_record(&plain.to_record().unwrap()).unwrap(), plain);
+        // A body written before secrets moved still reads.
+        let mut old = record.clone();
+        old.body = serde_json::to_value(&hook).unwrap();
+        assert_eq!(Webhook::from_record(&old).unwrap(), hook);
     }
 
     #[test]
