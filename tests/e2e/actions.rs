@@ -46,17 +46,7 @@ async fn ctx_households(config: Config, households: usize) -> Ctx {
 
 impl Ctx {
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        // A fresh token per request: the simulated clock outruns a token's hour.
-        let token = token(&self.http, &self.demo).await;
-        let mut request =
-            self.http.request(method, format!("{}{path}", self.demo.api_url)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        crate::support::call(&self.http, &self.demo, method, path, body).await
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {

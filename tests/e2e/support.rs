@@ -131,3 +131,23 @@ pub async fn poll_for(demo: &Demo, clock: &ManualClock, minutes: u64) {
         demo.poller.tick().await.unwrap();
     }
 }
+
+/// Calls the demo's API with a fresh token (the simulated clock outruns a token's hour);
+/// the status and the body as JSON (as a JSON string when it is not JSON).
+pub async fn call(
+    http: &reqwest::Client,
+    demo: &Demo,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let token = token(http, demo).await;
+    let mut request = http.request(method, format!("{}{path}", demo.api_url)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}

@@ -58,28 +58,8 @@ fn redis_url() -> String {
 
 /// Deletes every key of the prefix (best effort).
 async fn cleanup(prefix: &str) {
-    let Ok(client) = redis::Client::open(redis_url()) else { return };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
-    let pattern = format!("{{{prefix}}}:*");
-    let mut cursor: u64 = 0;
-    loop {
-        let scanned: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(500)
-            .query_async(&mut conn)
-            .await;
-        let Ok((next, keys)) = scanned else { return };
-        if !keys.is_empty() {
-            let _: redis::RedisResult<i64> =
-                redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
-        }
-        if next == 0 {
-            return;
-        }
-        cursor = next;
+    if let Ok(store) = RedisStore::connect(RedisConfig::new(redis_url(), prefix)).await {
+        let _ = store.purge().await;
     }
 }
 

@@ -236,6 +236,27 @@ impl RedisStore {
         })
     }
 
+    /// Deletes every key under this store's prefix and returns how many went: a deployment
+    /// (or a test, or a benchmark) removing all it stored. Other prefixes are untouched.
+    pub async fn purge(&self) -> StoreResult<u64> {
+        let pattern = format!("{}:*", self.keys.tag);
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(500);
+            let (next, keys): (u64, Vec<String>) = self.query("SCAN", &scan).await?;
+            if !keys.is_empty() {
+                let removed: u64 = self.query("DEL", redis::cmd("DEL").arg(&keys)).await?;
+                deleted += removed;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     /// Runs a command on a handle of the shared connection.
     async fn query<T: FromRedisValue>(&self, what: &str, cmd: &redis::Cmd) -> StoreResult<T> {
         let mut conn = self.conn.clone();

@@ -11,7 +11,7 @@ use oemgate_core::{DeviceRef, VendorType};
 use oemgate_store::conformance::run_all;
 use oemgate_store::{
     AccountStore, ClientStore, DeviceRecord, DeviceStore, EventLog, MemoryStore, RedisConfig,
-    RedisStore, ResourceStore, StoreError,
+    RedisStore, ResourceStore, StoreError, UserStore,
 };
 
 fn redis_url() -> String {
@@ -37,28 +37,8 @@ async fn raw_connection() -> redis::aio::MultiplexedConnection {
 
 /// Deletes every key of a test prefix (best effort: a failure only leaves keys behind).
 async fn cleanup(prefix: &str) {
-    let Ok(client) = redis::Client::open(redis_url()) else { return };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
-    let pattern = format!("{{{prefix}}}:*");
-    let mut cursor: u64 = 0;
-    loop {
-        let scanned: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(500)
-            .query_async(&mut conn)
-            .await;
-        let Ok((next, keys)) = scanned else { return };
-        if !keys.is_empty() {
-            let _: redis::RedisResult<i64> =
-                redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
-        }
-        if next == 0 {
-            return;
-        }
-        cursor = next;
+    if let Ok(store) = RedisStore::connect(RedisConfig::new(redis_url(), prefix)).await {
+        let _ = store.purge().await;
     }
 }
 
@@ -79,6 +59,25 @@ where
 #[tokio::test]
 async fn memory_backend_conforms() {
     run_all(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn purge_removes_a_prefix_and_nothing_else() {
+    let (mine, theirs) = (unique_prefix(), unique_prefix());
+    let (store, other) = (connect(&mine).await, connect(&theirs).await);
+    for s in [&store, &other] {
+        let user = oemgate_store::UserRecord {
+            id: "purged-user".into(),
+            client_id: "c".into(),
+            created_at: chrono::Utc::now(),
+        };
+        s.put_user(user).await.unwrap();
+    }
+    assert!(store.purge().await.unwrap() > 0);
+    assert!(store.get_user("purged-user").await.unwrap().is_none());
+    assert!(other.get_user("purged-user").await.unwrap().is_some(), "another prefix is untouched");
+    assert_eq!(store.purge().await.unwrap(), 0);
+    cleanup(&theirs).await;
 }
 
 #[tokio::test]
