@@ -383,18 +383,6 @@ async fn relink_is_refused_for_valid_credentials_and_unknown_assets() {
     demo.stop().await;
 }
 
-/// Deletes every key under a test prefix (best effort).
-async fn drop_prefix(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{{{prefix}}}:*"))
-        .query_async(conn)
-        .await
-        .unwrap_or_default();
-    if !keys.is_empty() {
-        let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(&keys).query_async(conn).await;
-    }
-}
-
 #[tokio::test]
 async fn linked_credentials_are_sealed_in_redis() {
     use oemgate_store::{CredentialKey, RedisConfig, RedisStore, Store};
@@ -404,7 +392,8 @@ async fn linked_credentials_are_sealed_in_redis() {
     let prefix = format!("oemgate-e2e-{}", uuid::Uuid::new_v4().simple());
     let redis_config =
         RedisConfig::new(&url, &prefix).with_credential_key(CredentialKey::generate());
-    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(redis_config).await.unwrap());
+    let redis = Arc::new(RedisStore::connect(redis_config).await.unwrap());
+    let store: Arc<dyn Store> = redis.clone();
     let (demo, clock) = unlinked_demo_at(12, Some(store.clone()), chrono::Utc::now()).await;
     let http = reqwest::Client::new();
     let bearer = token(&http, &demo).await;
@@ -439,7 +428,7 @@ async fn linked_credentials_are_sealed_in_redis() {
         }
     }
     demo.stop().await;
-    drop_prefix(&mut conn, &prefix).await;
+    redis.purge().await.unwrap();
 }
 
 #[tokio::test]

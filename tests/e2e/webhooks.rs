@@ -398,18 +398,10 @@ async fn a_dispatcher_killed_mid_delivery_loses_nothing_after_a_restart_on_redis
     c.demo.stop().await;
 
     // Clean the prefix up (best effort).
-    if let Ok(client) = redis::Client::open(url.as_str())
-        && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+    if let Ok(store) =
+        oemgate_store::RedisStore::connect(oemgate_store::RedisConfig::new(&url, &prefix)).await
     {
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{{{prefix}}}:*"))
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<i64> =
-                redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
-        }
+        let _ = store.purge().await;
     }
 }
 

@@ -728,14 +728,9 @@ fn redis_url() -> String {
 
 /// Deletes every key of a test prefix (best effort).
 async fn cleanup(prefix: &str) {
-    let Ok(client) = redis::Client::open(redis_url()) else { return };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
-    let keys: redis::RedisResult<Vec<String>> =
-        redis::cmd("KEYS").arg(format!("{{{prefix}}}:*")).query_async(&mut conn).await;
-    if let Ok(keys) = keys
-        && !keys.is_empty()
-    {
-        let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+    let config = oemgate_store::RedisConfig::new(redis_url(), prefix);
+    if let Ok(store) = oemgate_store::RedisStore::connect(config).await {
+        let _ = store.purge().await;
     }
 }
 
