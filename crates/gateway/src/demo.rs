@@ -60,6 +60,10 @@ pub struct DemoParts {
     /// Create the simulated vendor accounts but do not link them: [`Demo::accounts`] lists
     /// them for linking through the link page.
     pub unlinked: bool,
+    /// The polling heuristic (default: the adaptive planner).
+    pub policy: Option<Arc<dyn oemgate_scheduler::PollPolicy>>,
+    /// Link only the accounts of these vendors (API spelling, "TESLA"); all when None.
+    pub vendors: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for DemoParts {
@@ -162,6 +166,9 @@ impl Demo {
         if let Some(observer) = parts.observer {
             poller = poller.with_observer(observer);
         }
+        if let Some(policy) = parts.policy {
+            poller = poller.with_policy(policy);
+        }
         let poller = Arc::new(poller);
 
         let client = ClientCredentials {
@@ -190,6 +197,9 @@ impl Demo {
         let mut linked = Vec::with_capacity(accounts.len());
         let to_link = if parts.unlinked { &[][..] } else { &accounts[..] };
         for (n, account) in to_link.iter().enumerate() {
+            if parts.vendors.as_ref().is_some_and(|v| !v.iter().any(|v| v == account.vendor)) {
+                continue;
+            }
             let Some(adapter) = adapters.get(account.vendor) else { continue };
             let step = match (account.vendor, &account.link) {
                 // tado links by device code: the gateway starts it, the user approves it on
