@@ -32,7 +32,6 @@ use anyhow::Context;
 use oemgate::config::Config;
 use oemgate_core::{ContextDelays, PollContext};
 
-use crate::journal::quantile;
 use crate::policy::Heuristic;
 use crate::report::{
     Fleet, HeuristicReport, Minimum, Polls, Report, Requests, Scheduling, Simulation, Stats,
@@ -130,8 +129,6 @@ pub async fn analyse(
     let mut usd = 0.0;
     let mut reads = 0u64;
     let month_factor = 720.0 / hours.max(1e-9);
-    let prices = crate::prices::Prices::default();
-    let _ = prices;
     for (vendor, tally) in &requests {
         let n_devices = fleet.by_vendor.get(vendor).copied().unwrap_or(0) as u64;
         let total: u64 = tally.by_class.values().sum();
@@ -182,7 +179,6 @@ pub async fn analyse(
         tick_wall_ms: Stats::of_sorted(&ticks),
         polls_per_wall_second: total_polls as f64 / run_wall.max(1e-9),
     };
-    let _ = quantile(&ticks, 0.5);
 
     let report = HeuristicReport {
         heuristic: heuristic.name().to_string(),
@@ -302,6 +298,21 @@ pub async fn compare(
         theoretical_minimum: minimum,
         assumptions: assumptions(options),
     })
+}
+
+/// Writes report.json, report.md and the SVG charts into `dir` (created if missing).
+pub fn write_report(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("writing {}", dir.join(name).display()))
+    };
+    write("report.json", &serde_json::to_string_pretty(report)?)?;
+    write("report.md", &report.markdown())?;
+    for (name, svg) in svg::charts(report) {
+        write(name, &svg)?;
+    }
+    Ok(())
 }
 
 /// The assumptions the numbers rest on, for the report.

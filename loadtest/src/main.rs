@@ -205,12 +205,7 @@ async fn run(args: RunArgs, command: String) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let markdown = report.markdown();
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        write(dir, "report.json", &serde_json::to_string_pretty(&report)?)?;
-        write(dir, "report.md", &markdown)?;
-        for (name, svg) in oemgate_loadtest::svg::charts(&report) {
-            write(dir, name, &svg)?;
-        }
+        oemgate_loadtest::write_report(dir, &report)?;
     }
     println!("{markdown}");
     println!("total wall time: {:.0} s", started.elapsed().as_secs_f64());
