@@ -212,7 +212,7 @@ pub async fn search(
     loop {
         bar.set_message(format!("capacity: {devices} devices"));
         let step = step(base, capacity, devices).await?;
-        bar.println(format!(
+        let line = format!(
             "{} devices at {}×: {:.0} polls/s, lag p99 {:.3} s, {:.1} KiB/device{}",
             step.devices,
             step.speed,
@@ -220,7 +220,12 @@ pub async fn search(
             step.lag_p99_s,
             step.memory_per_device_kib,
             if step.sustained { "" } else { " (not sustained)" }
-        ));
+        );
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
         let sustained = step.sustained;
         if sustained {
             report.highest_sustained = Some(step.clone());

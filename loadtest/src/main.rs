@@ -167,6 +167,7 @@ fn options(
         prices,
         start: common.start.parse().context("--start must be RFC 3339")?,
         progress: !common.quiet,
+        checkpoint_dir: None,
     })
 }
 
@@ -191,7 +192,8 @@ fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs, command: String) -> anyhow::Result<()> {
-    let options = options(&args.common, args.hours, args.tick.into(), args.actions_per_hour)?;
+    let mut options = options(&args.common, args.hours, args.tick.into(), args.actions_per_hour)?;
+    options.checkpoint_dir = args.out.clone();
     let heuristics = match &args.heuristics {
         Some(names) => names
             .iter()

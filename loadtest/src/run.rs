@@ -92,6 +92,9 @@ pub struct RunOptions {
     pub start: DateTime<Utc>,
     /// Show a progress bar.
     pub progress: bool,
+    /// After each heuristic, write its report here as `partial-<heuristic>.json` (so a long
+    /// run that is stopped keeps what it finished).
+    pub checkpoint_dir: Option<std::path::PathBuf>,
 }
 
 /// What one heuristic's run recorded, before analysis.
@@ -246,6 +249,7 @@ pub async fn start_demo(
         unlinked: false,
         policy: Some(heuristic.policy(planner)),
         vendors: options.vendors.clone(),
+        pace_linking: Some(clock.clone()),
     };
     let demo = Demo::start_with(config, demo_options, parts).await?;
     Ok((demo, clock))

@@ -24,6 +24,7 @@ async fn a_small_fleet_keeps_every_bound_and_adaptive_is_cheaper_than_fixed() {
         prices: Prices::builtin(),
         start: "2026-06-01T06:00:00Z".parse().unwrap(),
         progress: false,
+        checkpoint_dir: None,
     };
     let heuristics = [Heuristic::Adaptive, Heuristic::Fixed2Min];
     let bar = indicatif::ProgressBar::hidden();
