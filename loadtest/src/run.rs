@@ -384,7 +384,7 @@ impl ActionLoad {
             per_hour: options.actions_per_hour.max(0.0),
             owed: 0.0,
             targets,
-            rng: SmallRng::seed_from_u64(options.seed ^ 0xac71_0e5),
+            rng: SmallRng::seed_from_u64(options.seed ^ 0x0ac7_10e5),
             token: None,
             created: Vec::new(),
             rejected: BTreeMap::new(),
