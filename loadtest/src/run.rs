@@ -315,6 +315,15 @@ pub async fn run(
         if step % steps_per_hour == 0 || step == steps {
             drain_requests(&demo, &options.prices, &mut requests);
             sample_quota(&demo, &mut quota_used_max);
+            if bar.is_hidden() {
+                eprintln!(
+                    "{}: simulated hour {:.0} of {}, {:.0} s wall",
+                    heuristic.name(),
+                    step as f64 / steps_per_hour as f64,
+                    options.hours,
+                    run_started.elapsed().as_secs_f64()
+                );
+            }
         }
         bar.set_position(step);
     }
