@@ -52,10 +52,12 @@ pub struct CapacityStep {
     pub setup_wall_seconds: f64,
     /// Window wall seconds.
     pub window_wall_seconds: f64,
-    /// Polls in the window.
+    /// Claims in the window: vendor reads plus polls a vendor limit deferred.
     pub polls: u64,
-    /// Polls per wall second.
+    /// Claims per wall second.
     pub polls_per_second: f64,
+    /// Vendor reads (stored or failed) per wall second.
+    pub reads_per_second: f64,
     /// Claim lag, wall seconds.
     pub lag_p50_s: f64,
     /// Claim lag p99, wall seconds.
@@ -91,15 +93,16 @@ impl CapacityReport {
     /// capacity.md.
     pub fn markdown(&self) -> String {
         let mut s = format!("# oemgate capacity\n\n`{}`\n\n", self.command);
-        s.push_str("| devices | speed | equivalent devices | polls/s | lag p50 s | lag p99 s | lag max s | CPU cores | RSS MiB | KiB/device | setup s | sustained |\n");
-        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str("| devices | speed | equivalent devices | claims/s | reads/s | lag p50 s | lag p99 s | lag max s | CPU cores | RSS MiB | KiB/device | setup s | sustained |\n");
+        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for st in &self.steps {
             s.push_str(&format!(
-                "| {} | {} | {:.0} | {:.0} | {:.3} | {:.3} | {:.3} | {:.2} | {:.0} | {:.1} | {:.0} | {} |\n",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.3} | {:.2} | {:.0} | {:.1} | {:.0} | {} |\n",
                 st.devices,
                 st.speed,
                 st.equivalent_devices,
                 st.polls_per_second,
+                st.reads_per_second,
                 st.lag_p50_s,
                 st.lag_p99_s,
                 st.lag_max_s,
@@ -113,8 +116,8 @@ impl CapacityReport {
         s.push_str(&format!("\nStopped: {}.\n", self.stopped));
         if let Some(best) = &self.highest_sustained {
             s.push_str(&format!(
-                "\nHighest sustained: {} devices at {}× ({:.0} devices in real time), {:.0} polls/s, lag p99 {:.3} s, {:.1} KiB per device.\n",
-                best.devices, best.speed, best.equivalent_devices, best.polls_per_second, best.lag_p99_s, best.memory_per_device_kib
+                "\nHighest sustained: {} devices at {}× ({:.0} devices in real time), {:.0} claims/s of which {:.0} vendor reads/s, lag p99 {:.3} s, {:.1} KiB per device.\n",
+                best.devices, best.speed, best.equivalent_devices, best.polls_per_second, best.reads_per_second, best.lag_p99_s, best.memory_per_device_kib
             ));
         }
         s
@@ -154,6 +157,7 @@ pub async fn step(
 
     // The window, paced to the wall clock.
     let from = journal.lags_len();
+    let reads_before = journal.reads();
     let sim0 = oemgate_core::Clock::now(clock.as_ref());
     let cpu0 = crate::procstat::cpu_seconds().unwrap_or(0.0);
     let started = Instant::now();
@@ -169,6 +173,7 @@ pub async fn step(
         }
     }
     let wall = started.elapsed().as_secs_f64();
+    let reads = journal.reads().saturating_sub(reads_before);
     let cpu = crate::procstat::cpu_seconds().unwrap_or(0.0) - cpu0;
     let mut lags = journal.lags_since(from);
     lags.sort_unstable();
@@ -185,6 +190,7 @@ pub async fn step(
         window_wall_seconds: wall,
         polls,
         polls_per_second: polls as f64 / wall.max(1e-9),
+        reads_per_second: reads as f64 / wall.max(1e-9),
         lag_p50_s: to_wall(quantile(&lags, 0.5)),
         lag_p99_s: to_wall(quantile(&lags, 0.99)),
         lag_max_s: to_wall(lags.last().copied().unwrap_or(0)),
@@ -213,10 +219,11 @@ pub async fn search(
         bar.set_message(format!("capacity: {devices} devices"));
         let step = step(base, capacity, devices).await?;
         let line = format!(
-            "{} devices at {}×: {:.0} polls/s, lag p99 {:.3} s, {:.1} KiB/device{}",
+            "{} devices at {}×: {:.0} claims/s ({:.0} reads/s), lag p99 {:.3} s, {:.1} KiB/device{}",
             step.devices,
             step.speed,
             step.polls_per_second,
+            step.reads_per_second,
             step.lag_p99_s,
             step.memory_per_device_kib,
             if step.sustained { "" } else { " (not sustained)" }

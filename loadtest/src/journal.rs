@@ -41,6 +41,9 @@ pub struct Journal {
     polls: Mutex<HashMap<String, Vec<Poll>>>,
     lags_ms: Mutex<Vec<u32>>,
     deferred: Mutex<u64>,
+    /// Claims of devices due before this instant (ms) are not counted in the lag: they were
+    /// due during setup (linking may advance the clock while it waits out vendor limits).
+    lag_from_ms: Mutex<i64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,6 +75,9 @@ impl PollObserver for Journal {
     }
 
     fn claimed(&self, _device_id: &str, due: DateTime<Utc>, now: DateTime<Utc>) {
+        if due.timestamp_millis() < *lock(&self.lag_from_ms) {
+            return;
+        }
         let lag = (now - due).num_milliseconds().clamp(0, i64::from(u32::MAX));
         lock(&self.lags_ms).push(u32::try_from(lag).unwrap_or(u32::MAX));
     }
@@ -89,6 +95,16 @@ impl Journal {
         let lags = std::mem::take(&mut *lock(&self.lags_ms));
         let deferred = std::mem::take(&mut *lock(&self.deferred));
         (polls, lags, deferred)
+    }
+
+    /// Vendor reads finished so far (stored or failed; deferrals are not reads).
+    pub fn reads(&self) -> u64 {
+        lock(&self.polls).values().map(|p| p.len() as u64).sum()
+    }
+
+    /// Counts the lag only of claims due at or after `from`.
+    pub fn lag_from(&self, from: DateTime<Utc>) {
+        *lock(&self.lag_from_ms) = from.timestamp_millis();
     }
 
     /// The claim lags recorded so far (ms), leaving them recorded.
@@ -123,6 +139,17 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), 100);
         assert_eq!(quantile(&v, 0.0), 1);
         assert_eq!(quantile::<u32>(&[], 0.5), 0);
+    }
+
+    #[test]
+    fn claims_due_before_the_run_are_not_lag() {
+        let journal = Journal::default();
+        let t: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+        journal.lag_from(t);
+        let later = t + chrono::Duration::seconds(5);
+        journal.claimed("a", t - chrono::Duration::seconds(30), later);
+        journal.claimed("b", t, later);
+        assert_eq!(journal.lags_since(0), vec![5000]);
     }
 
     #[test]

@@ -269,6 +269,7 @@ pub async fn run(
     let batch_size = config.scheduler.poller().batch_size.max(1);
 
     let start = clock.now();
+    journal.lag_from(start);
     for w in &options.outages {
         demo.sim.world.faults().schedule_outage(&w.vendor, start + chrono_of(w.start), w.duration);
     }
