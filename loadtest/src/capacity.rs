@@ -239,8 +239,9 @@ pub async fn search(
         }
         report.steps.push(step);
         if !sustained {
+            let linked = report.steps.last().map_or(devices, |s| s.devices);
             report.stopped =
-                format!("lag p99 above {} s at {devices} devices", capacity.max_lag.as_secs_f64());
+                format!("lag p99 above {} s at {linked} devices", capacity.max_lag.as_secs_f64());
             break;
         }
         if devices >= capacity.max_devices {
