@@ -2,77 +2,27 @@
 //! the world records is read within its context's bound, no vendor limit is exceeded, no car
 //! is woken by polling, and an outage neither storms the vendor nor leaves data stale after.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use oemgate::config::Config;
-use oemgate_core::{Clock, ErrorKind, PollContext, VendorType};
-use oemgate_scheduler::poller::{PollObserver, PollOutcome, PollReport};
+use oemgate_core::{Clock, ErrorKind};
+use oemgate_loadtest::analysis::{bound, context_at, readers, seen_at};
+use oemgate_loadtest::journal::Journal;
+use oemgate_scheduler::poller::PollObserver;
 use oemgate_sim::DeviceKind;
-use oemgate_store::{DeviceFilter, DeviceRecord, PageRequest};
+use oemgate_store::DeviceRecord;
 
 use crate::support::demo_observed;
 
-/// One finished poll of a device.
-#[derive(Clone, Debug)]
-struct Poll {
-    finished_at: DateTime<Utc>,
-    /// Set when the poll stored a read: when it was read, and the context it put the device in.
-    stored: Option<(DateTime<Utc>, PollContext)>,
-    failed: Option<ErrorKind>,
-}
-
-/// Every poll per device id, in order.
-#[derive(Default)]
-struct Journal {
-    polls: Mutex<HashMap<String, Vec<Poll>>>,
-}
-
-impl PollObserver for Journal {
-    fn observe(&self, report: &PollReport<'_>) {
-        let (stored, failed) = match report.outcome {
-            PollOutcome::Stored { observed_at, context, .. } => {
-                (Some((*observed_at, *context)), None)
-            }
-            PollOutcome::Failed { kind, .. } => (None, Some(*kind)),
-            _ => (None, None),
-        };
-        let poll = Poll { finished_at: report.finished_at, stored, failed };
-        self.polls.lock().unwrap().entry(report.device.device.id.clone()).or_default().push(poll);
-    }
-}
-
-impl Journal {
-    fn of(&self, device: &str) -> Vec<Poll> {
-        self.polls.lock().unwrap().get(device).cloned().unwrap_or_default()
-    }
-}
-
-fn kind_type(kind: DeviceKind) -> VendorType {
-    match kind {
-        DeviceKind::Vehicle => VendorType::Vehicle,
-        DeviceKind::Charger => VendorType::Charger,
-        DeviceKind::Battery => VendorType::Battery,
-        DeviceKind::Hvac => VendorType::Hvac,
-        DeviceKind::Meter => VendorType::Meter,
-        DeviceKind::Inverter => VendorType::Inverter,
-    }
-}
-
 async fn all_devices(demo: &oemgate::demo::Demo) -> Vec<DeviceRecord> {
-    let mut out = Vec::new();
-    let mut page = PageRequest { page_size: 1000, ..Default::default() };
-    loop {
-        let got = demo.store.list_devices(&DeviceFilter::default(), &page).await.unwrap();
-        let done = got.after.is_none() || got.items.is_empty();
-        out.extend(got.items);
-        if done {
-            return out;
-        }
-        page.after = got.after;
-    }
+    oemgate_loadtest::run::all_devices(demo.store.as_ref()).await.unwrap()
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,18 +53,7 @@ async fn a_simulated_day_sees_every_change_within_its_context_bound() {
     assert_eq!(per_vendor.len(), 11, "every vendor: {per_vendor:?}");
 
     // World device -> the gateway devices that read it (its account's devices of its kind).
-    let mut readers: HashMap<String, Vec<&DeviceRecord>> = HashMap::new();
-    for linked in &demo.linked {
-        for world_device in &linked.account.devices {
-            let kind = demo.sim.world.device_info(world_device).unwrap().kind;
-            let candidates = devices
-                .iter()
-                .filter(|d| d.account_id == linked.account_id)
-                .filter(|d| d.device.device_type == kind_type(kind))
-                .collect();
-            readers.insert(world_device.to_string(), candidates);
-        }
-    }
+    let readers = readers(&demo, &devices);
 
     // Changes late in the day may not be due for reading yet: stop one longest bound early.
     let horizon = end - chrono::Duration::from_std(delays.sleeping).unwrap();
@@ -125,28 +64,17 @@ async fn a_simulated_day_sees_every_change_within_its_context_bound() {
     let mut violations = Vec::new();
     for change in &changes {
         let Some(gateway) = readers.get(&change.device.to_string()) else { continue };
-        for record in gateway {
+        for record in gateway.iter().map(|&i| &devices[i]) {
             if let Some(interval) = demo.poller.quota_limited_interval(record) {
                 quota_limited.insert(format!("{} {}", record.vendor, record.device.id), interval);
                 continue;
             }
             let polls = journal.of(&record.device.id);
             // The context the gateway knew the device in when the change happened.
-            let context = polls
-                .iter()
-                .rev()
-                .find(|p| p.finished_at <= change.at && (p.stored.is_some() || p.failed.is_some()))
-                .map_or(PollContext::Default, |p| match (p.stored, p.failed) {
-                    (Some((_, context)), _) => context,
-                    (None, Some(ErrorKind::DeviceAsleep)) => PollContext::Sleeping,
-                    _ => PollContext::Default,
-                });
-            let bound = chrono::Duration::from_std(delays.for_context(context)).unwrap();
-            let seen = polls
-                .iter()
-                .filter_map(|p| p.stored.map(|(observed_at, _)| observed_at))
-                .find(|observed_at| *observed_at >= change.at);
-            let latency = seen.map(|at| at - change.at);
+            let change_ms = change.at.timestamp_millis();
+            let context = context_at(&polls, change_ms);
+            let bound = chrono::Duration::from_std(bound(&delays, context)).unwrap();
+            let latency = seen_at(&polls, change_ms).map(|seen| at(seen) - change.at);
             let entry = checked.entry(context.as_str()).or_insert((0, chrono::Duration::zero()));
             entry.0 += 1;
             if let Some(latency) = latency {
@@ -175,30 +103,19 @@ async fn a_simulated_day_sees_every_change_within_its_context_bound() {
 
     // No declared vendor limit exceeded: every simulator enforces its vendor's limits and
     // would have answered a rate-limit error.
-    let limited: usize = journal
-        .polls
-        .lock()
-        .unwrap()
-        .values()
-        .flatten()
-        .filter(|p| p.failed == Some(ErrorKind::RateLimited))
-        .count();
-    let limited_devices: BTreeMap<String, Vec<DateTime<Utc>>> = journal
-        .polls
-        .lock()
-        .unwrap()
+    let limited_devices: BTreeMap<String, Vec<DateTime<Utc>>> = devices
         .iter()
-        .filter(|(_, polls)| polls.iter().any(|p| p.failed == Some(ErrorKind::RateLimited)))
-        .map(|(id, polls)| {
-            let vendor = devices.iter().find(|d| d.device.id == *id).map_or("?", |d| &d.vendor);
-            let at: Vec<DateTime<Utc>> = polls
+        .filter_map(|d| {
+            let times: Vec<DateTime<Utc>> = journal
+                .of(&d.device.id)
                 .iter()
                 .filter(|p| p.failed == Some(ErrorKind::RateLimited))
-                .map(|p| p.finished_at)
+                .map(|p| at(p.finished_ms))
                 .collect();
-            (format!("{vendor} {id}"), at)
+            (!times.is_empty()).then(|| (format!("{} {}", d.vendor, d.device.id), times))
         })
         .collect();
+    let limited: usize = limited_devices.values().map(Vec::len).sum();
     eprintln!("rate-limited polls: {limited_devices:#?}");
     assert!(
         violations.is_empty(),

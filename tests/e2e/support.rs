@@ -68,6 +68,7 @@ async fn demo_from(
         manual_polling: true,
         observer,
         unlinked: false,
+        ..DemoParts::default()
     };
     let demo = Demo::start_with(config, options, parts).await.unwrap();
     (demo, clock)
@@ -105,6 +106,7 @@ pub async fn unlinked_demo_at(
         manual_polling: true,
         unlinked: true,
         observer: None,
+        ..DemoParts::default()
     };
     let demo = Demo::start_with(Config::defaults().unwrap(), options, parts).await.unwrap();
     (demo, clock)

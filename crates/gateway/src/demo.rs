@@ -60,6 +60,14 @@ pub struct DemoParts {
     /// Create the simulated vendor accounts but do not link them: [`Demo::accounts`] lists
     /// them for linking through the link page.
     pub unlinked: bool,
+    /// The polling heuristic (default: the adaptive planner).
+    pub policy: Option<Arc<dyn oemgate_scheduler::PollPolicy>>,
+    /// Link only the accounts of these vendors (API spelling, "TESLA"); all when None.
+    pub vendors: Option<Vec<String>>,
+    /// When a vendor rate-limits linking (a large simulated fleet links faster than vendors
+    /// allow), advance this manual clock by the vendor's retry-after and try again; without
+    /// it the demo waits the retry-after on its own clock.
+    pub pace_linking: Option<Arc<oemgate_core::ManualClock>>,
 }
 
 impl std::fmt::Debug for DemoParts {
@@ -69,6 +77,22 @@ impl std::fmt::Debug for DemoParts {
             .field("unlinked", &self.unlinked)
             .finish_non_exhaustive()
     }
+}
+
+/// The adapter error behind a linking error, if there is one.
+fn adapter_error(err: &anyhow::Error) -> Option<&oemgate_core::AdapterError> {
+    err.chain().find_map(|e| e.downcast_ref::<oemgate_core::AdapterError>())
+}
+
+/// How often linking one account is tried when the vendor rate-limits it.
+const LINK_ATTEMPTS: u32 = 10;
+
+/// The wait a vendor's rate-limit answer asks for, if `err` is one (a minute if it names
+/// none).
+fn rate_limited(err: &anyhow::Error) -> Option<Duration> {
+    adapter_error(err)
+        .filter(|e| e.kind() == oemgate_core::ErrorKind::RateLimited)
+        .map(|e| e.retry_after().unwrap_or(Duration::from_secs(60)))
 }
 
 /// A simulated account as the demo linked it.
@@ -167,6 +191,9 @@ impl Demo {
         if let Some(observer) = parts.observer {
             poller = poller.with_observer(observer);
         }
+        if let Some(policy) = parts.policy {
+            poller = poller.with_policy(policy);
+        }
         let poller = Arc::new(poller);
 
         let client = ClientCredentials {
@@ -193,8 +220,12 @@ impl Demo {
         let mut users: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         let mut devices = 0;
         let mut linked = Vec::with_capacity(accounts.len());
+        let mut deferred = Vec::new();
         let to_link = if parts.unlinked { &[][..] } else { &accounts[..] };
         for (n, account) in to_link.iter().enumerate() {
+            if parts.vendors.as_ref().is_some_and(|v| !v.iter().any(|v| v == account.vendor)) {
+                continue;
+            }
             let Some(adapter) = adapters.get(account.vendor) else { continue };
             let step = match (account.vendor, &account.link) {
                 // tado links by device code: the gateway starts it, the user approves it on
@@ -243,17 +274,77 @@ impl Demo {
                 user.client_id == client.client_id,
                 "user {user_id} belongs to another API client"
             );
-            devices += crate::linking::link_account(
+            let first = crate::linking::link_account(
                 store.as_ref(),
                 &poller,
                 adapter.as_ref(),
                 &user_id,
                 &account_id,
-                credentials,
+                credentials.clone(),
                 clock.now(),
             )
-            .await?;
-            linked.push(LinkedAccount { account: account.clone(), account_id, user_id });
+            .await;
+            match first {
+                Ok(n) => {
+                    devices += n;
+                    linked.push(LinkedAccount { account: account.clone(), account_id, user_id });
+                }
+                // The vendor's limit is spent: link this account after the others, so the
+                // wait does not age the authorization codes of accounts not yet exchanged.
+                Err(err) if rate_limited(&err).is_some() => {
+                    deferred.push((account.clone(), account_id, user_id, credentials));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        for (account, account_id, user_id, mut credentials) in deferred {
+            let Some(adapter) = adapters.get(account.vendor) else { continue };
+            let mut attempt = 0;
+            devices += loop {
+                let result = crate::linking::link_account(
+                    store.as_ref(),
+                    &poller,
+                    adapter.as_ref(),
+                    &user_id,
+                    &account_id,
+                    credentials.clone(),
+                    clock.now(),
+                )
+                .await;
+                let retry_after = match &result {
+                    Err(err) if attempt < LINK_ATTEMPTS => rate_limited(err),
+                    _ => None,
+                };
+                let expired = matches!(&result, Err(err) if attempt < LINK_ATTEMPTS
+                    && adapter_error(err).is_some_and(|e| e.kind() == oemgate_core::ErrorKind::AuthExpired));
+                if expired {
+                    // The wait outlived a short-lived access token (SMA's five minutes).
+                    attempt += 1;
+                    let account_ref = oemgate_core::AccountRef {
+                        user_id: user_id.clone(),
+                        vendor: account.vendor.to_string(),
+                        account_id: account_id.clone(),
+                        credentials: credentials.clone(),
+                    };
+                    credentials = adapter
+                        .refresh_credentials(&account_ref)
+                        .await
+                        .with_context(|| format!("refreshing {} credentials", account.vendor))?;
+                    continue;
+                }
+                match (result, retry_after) {
+                    (Ok(n), _) => break n,
+                    (Err(_), Some(after)) => {
+                        attempt += 1;
+                        match &parts.pace_linking {
+                            Some(manual) => manual.advance(after),
+                            None => tokio::time::sleep(clock.to_real(after)).await,
+                        }
+                    }
+                    (Err(err), None) => return Err(err),
+                }
+            };
+            linked.push(LinkedAccount { account, account_id, user_id });
         }
 
         let executor = Arc::new(app::executor(

@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`planner`]: pure functions. Which [`PollContext`](oemgate_core::PollContext) an
 //!   observation puts a device in, and when its next poll is due so that a change is seen
-//!   within the context's bound.
+//!   within the context's bound. [`PollPolicy`] makes that choice pluggable: the adaptive
+//!   [`Planner`] is the default; the load test compares fixed intervals with it.
 //! - [`diff`]: pure functions over resource JSON: which fields changed between two snapshots,
 //!   and how a sleeping vehicle's partial read merges into its last known state.
 //! - [`error_rate`]: a vendor's failed share of calls over a rolling window (pure), for the
@@ -28,7 +29,7 @@ pub mod planner;
 pub mod poller;
 pub mod quota;
 
-pub use planner::{Planner, PlannerConfig, detect_context};
+pub use planner::{Planner, PlannerConfig, PollPolicy, detect_context};
 pub use poller::{
     Adapters, PollOutcome, Poller, PollerConfig, PollerStats, SchedulerError, TickReport,
 };

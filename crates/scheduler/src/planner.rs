@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
-use oemgate_core::{ContextDelays, ErrorKind, Observation, PollContext};
+use oemgate_core::{ContextDelays, ErrorKind, Observation, PollContext, VendorType};
 use serde::{Deserialize, Serialize};
 
 /// The planner's settings.
@@ -148,6 +148,45 @@ impl Planner {
     }
 }
 
+/// The polling heuristic: when a device that was just read successfully is read next.
+///
+/// The poller asks its policy after every successful read (and after a read that found a
+/// vehicle asleep). Retries after failures, quota stretching and vendor limits stay the
+/// poller's: a policy only chooses the interval of healthy reads. The default is the
+/// adaptive [`Planner`] (context bound less the poll latency); the load test plugs in
+/// fixed-interval policies to compare them on the same fleet.
+pub trait PollPolicy: Send + Sync + std::fmt::Debug {
+    /// A short name for reports ("adaptive", "fixed-2min").
+    fn name(&self) -> &str;
+
+    /// When the next poll of a device of `device_type`, now in `context`, is due after a
+    /// read that ended at `now`. `jitter_unit` is in [0, 1) from the poller's seeded RNG.
+    fn next_due(
+        &self,
+        now: DateTime<Utc>,
+        device_type: VendorType,
+        context: PollContext,
+        jitter_unit: f64,
+    ) -> DateTime<Utc>;
+}
+
+/// The adaptive policy: the interval follows the device's context ([`Planner::next_due`]).
+impl PollPolicy for Planner {
+    fn name(&self) -> &str {
+        "adaptive"
+    }
+
+    fn next_due(
+        &self,
+        now: DateTime<Utc>,
+        _device_type: VendorType,
+        context: PollContext,
+        jitter_unit: f64,
+    ) -> DateTime<Utc> {
+        Planner::next_due(self, now, context, jitter_unit)
+    }
+}
+
 fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -168,6 +207,21 @@ mod tests {
         assert_eq!(planner.interval(PollContext::Charging), Duration::from_secs(100));
         assert_eq!(planner.interval(PollContext::Sleeping), Duration::from_secs(1180));
         assert_eq!(planner.interval(PollContext::ActionPending), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_planner_as_a_policy_is_the_adaptive_planner() {
+        let planner = Planner::new(PlannerConfig::default());
+        let policy: &dyn PollPolicy = &planner;
+        assert_eq!(policy.name(), "adaptive");
+        for ctx in PollContext::ALL {
+            for device_type in [VendorType::Vehicle, VendorType::Hvac] {
+                assert_eq!(
+                    policy.next_due(now(), device_type, ctx, 0.3),
+                    planner.next_due(now(), ctx, 0.3)
+                );
+            }
+        }
     }
 
     #[test]

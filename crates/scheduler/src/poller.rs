@@ -44,7 +44,7 @@ use tracing::{debug, info, warn};
 use crate::breaker::BreakerConfig;
 use crate::diff::{merge_known, updated_fields};
 use crate::limits::{Admission, DeferReason, VendorGate};
-use crate::planner::{Planner, PlannerConfig, detect_context};
+use crate::planner::{Planner, PlannerConfig, PollPolicy, detect_context};
 use crate::quota::Demand;
 
 /// Errors of the poll loop itself (a failed vendor read is an outcome, not an error).
@@ -230,6 +230,12 @@ pub struct PollReport<'a> {
 pub trait PollObserver: Send + Sync {
     /// Called once per polled device, after the snapshot is stored and the device rescheduled.
     fn observe(&self, report: &PollReport<'_>);
+
+    /// Called once per claimed device when a tick claims it: it was due at `due` and claimed
+    /// at `now` (the scheduling lag is `now - due`). Does nothing unless overridden.
+    fn claimed(&self, device_id: &str, due: DateTime<Utc>, now: DateTime<Utc>) {
+        let _ = (device_id, due, now);
+    }
 }
 
 /// Requests per vendor since the poller started, for the requests-per-device-hour gauge.
@@ -256,6 +262,7 @@ pub struct Poller {
     gates: HashMap<String, Arc<VendorGate>>,
     clock: Arc<dyn Clock>,
     planner: Planner,
+    policy: Arc<dyn PollPolicy>,
     config: PollerConfig,
     ownership: Arc<dyn ShardOwnership>,
     observer: Option<Arc<dyn PollObserver>>,
@@ -305,6 +312,7 @@ impl Poller {
             gates,
             clock,
             planner: Planner::new(config.planner),
+            policy: Arc::new(Planner::new(config.planner)),
             config,
             ownership: Arc::new(AllShards),
             observer: None,
@@ -320,6 +328,18 @@ impl Poller {
     pub fn with_ownership(mut self, ownership: Arc<dyn ShardOwnership>) -> Self {
         self.ownership = ownership;
         self
+    }
+
+    /// Chooses the next poll after each successful read with `policy` instead of the
+    /// adaptive planner (the default). Retries, quota stretching and limits are unchanged.
+    pub fn with_policy(mut self, policy: Arc<dyn PollPolicy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The polling policy in use.
+    pub fn policy(&self) -> &Arc<dyn PollPolicy> {
+        &self.policy
     }
 
     /// Tells `observer` about every finished poll.
@@ -377,9 +397,12 @@ impl Poller {
                 claimed.extend(self.store.claim_due(*shard, now, room, lease_until).await?);
             }
         }
-        for (_, due) in &claimed {
+        for (id, due) in &claimed {
             let lag = (now - *due).to_std().unwrap_or_default();
             metrics::histogram!("oemgate_schedule_lag_seconds").record(lag.as_secs_f64());
+            if let Some(observer) = &self.observer {
+                observer.claimed(id, *due, now);
+            }
         }
         let mut report = TickReport::default();
         // Group the devices by vendor account, so one batch read serves them.
@@ -888,7 +911,8 @@ impl Poller {
             metrics::histogram!("oemgate_data_age_seconds", "context" => context.as_str())
                 .record(age.as_secs_f64());
         }
-        let mut next_due = self.planner.next_due(self.clock.now(), context, jitter);
+        let mut next_due =
+            self.policy.next_due(self.clock.now(), record.device.device_type, context, jitter);
         if let Some(stretched) = self.quota_stretch(record, context) {
             let floor = self.clock.now() + stretched;
             if floor > next_due {
@@ -1003,7 +1027,7 @@ impl Poller {
             // action-pending interval while an action waits for the car).
             let context =
                 self.with_pending_actions(&record.device.id, PollContext::Sleeping).await?;
-            self.planner.next_due(now, context, self.jitter())
+            self.policy.next_due(now, record.device.device_type, context, self.jitter())
         } else {
             let due =
                 self.planner.retry_due(now, failures, err.kind(), err.retry_after(), self.jitter());

@@ -1,0 +1,87 @@
+//! The CI smoke run: a few hundred devices for two simulated hours, adaptive against
+//! fixed-2-min, and the report's invariants: no bound violations outside quota-limited
+//! devices, no vendor limit exceeded (no rate-limit answer), adaptive cheaper than fixed.
+
+use std::time::Duration;
+
+use oemgate_loadtest::policy::Heuristic;
+use oemgate_loadtest::prices::Prices;
+use oemgate_loadtest::report::Report;
+use oemgate_loadtest::run::RunOptions;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_fleet_keeps_every_bound_and_adaptive_is_cheaper_than_fixed() {
+    let options = RunOptions {
+        households: 64,
+        seed: 7,
+        hours: 2.0,
+        tick: Duration::from_secs(10),
+        vendors: None,
+        outages: Vec::new(),
+        storms: Vec::new(),
+        actions_per_hour: 20.0,
+        redis: None,
+        prices: Prices::builtin(),
+        start: "2026-06-01T06:00:00Z".parse().unwrap(),
+        progress: false,
+        checkpoint_dir: None,
+    };
+    let heuristics = [Heuristic::Adaptive, Heuristic::Fixed2Min];
+    let bar = indicatif::ProgressBar::hidden();
+    let report = oemgate_loadtest::compare(&options, &heuristics, "smoke".into(), &bar)
+        .await
+        .expect("the load test runs");
+
+    assert!(report.fleet.devices >= 200, "a few hundred devices: {}", report.fleet.devices);
+    assert_eq!(report.fleet.by_vendor.len(), 11, "every vendor: {:?}", report.fleet.by_vendor);
+    let adaptive = &report.heuristics[0];
+    let fixed = &report.heuristics[1];
+    assert_eq!(adaptive.heuristic, "adaptive");
+    assert_eq!(fixed.heuristic, "fixed-2min");
+
+    // Ground truth was checked, and every change outside quota-limited devices was seen
+    // within its context's bound.
+    assert!(adaptive.freshness.changes_checked > 100, "{:?}", adaptive.freshness);
+    assert_eq!(
+        adaptive.freshness.violations, 0,
+        "late: {:#?}",
+        adaptive.freshness.violation_examples
+    );
+    assert!(adaptive.freshness.per_context.contains_key("default"));
+
+    // No declared vendor limit exceeded: the simulators answer 429 past their limits.
+    for h in &report.heuristics {
+        assert_eq!(h.rate_limited_responses, 0, "{}: {:?}", h.heuristic, h.requests.by_vendor);
+        assert!(h.polls.stored > 0);
+        assert!(h.scheduling.lag_seconds.count > 0);
+    }
+    // Polling never woke a car (actions may: START on a sleeping car wakes it).
+    assert!(adaptive.car_wakeups.requested <= adaptive.actions.as_ref().map_or(0, |a| a.requested));
+
+    // Adaptive reads fewer times than every-2-minutes, and the minimum is below both.
+    assert!(
+        adaptive.requests.total < fixed.requests.total,
+        "adaptive {} vs fixed {}",
+        adaptive.requests.total,
+        fixed.requests.total
+    );
+    let minimum = &report.theoretical_minimum;
+    assert!(minimum.reads_per_device_hour > 0.0);
+    assert!(minimum.ratio["fixed-2min"] > minimum.ratio["adaptive"]);
+
+    // Actions went through the API and were decided.
+    let actions = adaptive.actions.as_ref().expect("an action load was configured");
+    assert!(actions.requested >= 30, "{actions:?}");
+
+    // The output files, and report.json reads back into the schema.
+    let dir = tempfile::tempdir().unwrap();
+    oemgate_loadtest::write_report(dir.path(), &report).unwrap();
+    let json = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.schema_version, oemgate_loadtest::report::SCHEMA_VERSION);
+    assert_eq!(back.heuristics.len(), 2);
+    for name in ["report.md", "latency-cdf.svg", "requests.svg", "data-age.svg"] {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(!text.is_empty(), "{name}");
+    }
+}
