@@ -30,7 +30,7 @@ pub async fn demo_observed(
     store: Option<Arc<dyn Store>>,
     observer: Option<Arc<dyn PollObserver>>,
 ) -> (Demo, Arc<ManualClock>) {
-    demo_from(config, fleet, store, observer, "2026-06-01T07:00:00Z".parse().unwrap()).await
+    demo_from(config, fleet, store, observer, "2026-06-01T07:00:00Z".parse().unwrap(), false).await
 }
 
 /// Like [`demo_with`] with the manual clock starting at `start` (a demo on Redis starts at
@@ -41,7 +41,7 @@ pub async fn demo_at(
     store: Option<Arc<dyn Store>>,
     start: chrono::DateTime<chrono::Utc>,
 ) -> (Demo, Arc<ManualClock>) {
-    demo_from(config, fleet, store, None, start).await
+    demo_from(config, fleet, store, None, start, false).await
 }
 
 async fn demo_from(
@@ -50,6 +50,7 @@ async fn demo_from(
     store: Option<Arc<dyn Store>>,
     observer: Option<Arc<dyn PollObserver>>,
     start: chrono::DateTime<chrono::Utc>,
+    unlinked: bool,
 ) -> (Demo, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(start));
     let options = DemoOptions {
@@ -67,7 +68,7 @@ async fn demo_from(
         store,
         manual_polling: true,
         observer,
-        unlinked: false,
+        unlinked,
         ..DemoParts::default()
     };
     let demo = Demo::start_with(config, options, parts).await.unwrap();
@@ -89,27 +90,7 @@ pub async fn unlinked_demo_at(
     store: Option<Arc<dyn Store>>,
     start: chrono::DateTime<chrono::Utc>,
 ) -> (Demo, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(start));
-    let options = DemoOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        sim_listen: "127.0.0.1:0".parse().unwrap(),
-        fleet,
-        speed: 1.0,
-        seed: 7,
-        client_id: Some("e2e-client".into()),
-        client_secret: Some("e2e-secret".into()),
-        headless: true,
-    };
-    let parts = DemoParts {
-        clock: Some(clock.clone()),
-        store,
-        manual_polling: true,
-        unlinked: true,
-        observer: None,
-        ..DemoParts::default()
-    };
-    let demo = Demo::start_with(Config::defaults().unwrap(), options, parts).await.unwrap();
-    (demo, clock)
+    demo_from(Config::defaults().unwrap(), fleet, store, None, start, true).await
 }
 
 /// An access token for the demo's client.
