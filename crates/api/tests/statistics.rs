@@ -344,33 +344,20 @@ async fn charging_device(
     resource: Value,
     samples: &[(&str, f64, bool)],
 ) {
-    let created = at("2030-01-01T00:00:00Z");
-    let device = DeviceRef {
-        id: id.into(),
-        user_id: user.into(),
-        device_type: kind,
-        vendor_id: format!("V-{id}"),
-        site_id: None,
-    };
-    let record = DeviceRecord {
-        device,
-        vendor: "EASEE".into(),
-        account_id: "acc".into(),
-        created_at: created,
-    };
-    api.store.put_device(record).await.unwrap();
     let mut resource = resource;
     resource["id"] = json!(id);
     resource["userId"] = json!(user);
-    let snapshot = Snapshot {
-        device_id: id.into(),
-        user_id: user.into(),
-        device_type: kind,
-        version: 0,
-        observed_at: created,
-        resource,
+    let created = at("2030-01-01T00:00:00Z");
+    let seed = common::SeedDevice {
+        id,
+        user,
+        kind,
+        vendor: "EASEE",
+        account: "acc",
+        at: created,
+        resource: Some(resource),
     };
-    api.store.put_snapshot(snapshot, 0).await.unwrap();
+    api.seed_device(seed).await;
     for (t, kw, charging) in samples {
         let sample = Sample { at: at(t), kw: Some(*kw), kwh: None, active: Some(*charging) };
         api.store.append_sample(id, sample, 1000).await.unwrap();
