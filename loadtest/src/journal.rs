@@ -2,7 +2,7 @@
 //! scheduling lag of every claim. Compact (24 bytes a poll), since a 10,000-device day on a
 //! 2-minute policy is seven million polls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -35,12 +35,16 @@ impl Poll {
     }
 }
 
+/// Deferred claims counted by (vendor, reason).
+pub type Deferrals = BTreeMap<(String, &'static str), u64>;
+
 /// Every poll per device id, in order, and the lag of every claim.
 #[derive(Debug, Default)]
 pub struct Journal {
     polls: Mutex<HashMap<String, Vec<Poll>>>,
     lags_ms: Mutex<Vec<u32>>,
-    deferred: Mutex<u64>,
+    /// Deferred claims by (vendor, reason).
+    deferred: Mutex<Deferrals>,
     /// Claims of devices due before this instant (ms) are not counted in the lag: they were
     /// due during setup (linking may advance the clock while it waits out vendor limits).
     lag_from_ms: Mutex<i64>,
@@ -65,8 +69,10 @@ impl PollObserver for Journal {
                 context: None,
                 failed: Some(*kind),
             },
-            PollOutcome::Deferred { .. } => {
-                *lock(&self.deferred) += 1;
+            PollOutcome::Deferred { reason, .. } => {
+                *lock(&self.deferred)
+                    .entry((report.device.vendor.clone(), reason.as_str()))
+                    .or_default() += 1;
                 return;
             }
             PollOutcome::Missing | PollOutcome::Stopped => return,
@@ -90,7 +96,7 @@ impl Journal {
     }
 
     /// Takes everything recorded so far: polls per device, claim lags (ms), deferrals.
-    pub fn take(&self) -> (HashMap<String, Vec<Poll>>, Vec<u32>, u64) {
+    pub fn take(&self) -> (HashMap<String, Vec<Poll>>, Vec<u32>, Deferrals) {
         let polls = std::mem::take(&mut *lock(&self.polls));
         let lags = std::mem::take(&mut *lock(&self.lags_ms));
         let deferred = std::mem::take(&mut *lock(&self.deferred));

@@ -109,7 +109,18 @@ pub async fn analyse(
         .collect();
 
     // Polls and the context mix.
-    let mut poll_report = Polls { deferred, ..Polls::default() };
+    let mut poll_report = Polls {
+        deferred: deferred.values().sum(),
+        deferred_by_reason: deferred.iter().fold(BTreeMap::new(), |mut acc, ((_, r), n)| {
+            *acc.entry((*r).to_string()).or_default() += n;
+            acc
+        }),
+        deferred_by_vendor: deferred.iter().fold(BTreeMap::new(), |mut acc, ((v, _), n)| {
+            *acc.entry(v.clone()).or_default() += n;
+            acc
+        }),
+        ..Polls::default()
+    };
     let mut summary = RunSummary { hours, quota_limited_vendors, ..RunSummary::default() };
     let end_ms = end.timestamp_millis();
     for (id, device_polls) in &polls {

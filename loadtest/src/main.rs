@@ -76,8 +76,10 @@ struct RunArgs {
     /// Simulated hours.
     #[arg(long, default_value_t = 24.0)]
     hours: f64,
-    /// Simulated time per tick (e.g. 10s).
-    #[arg(long, default_value = "10s")]
+    /// Simulated time per tick. The default is the poller's own run-loop tick
+    /// (`scheduler.tick`); a longer one is faster but lets a limiter with a small burst send
+    /// only that burst per tick, and delays every due device by up to a tick.
+    #[arg(long, default_value = "1s")]
     tick: humantime::Duration,
     /// Heuristics to run (comma-separated; default all: adaptive,fixed-2min,fixed-per-class).
     #[arg(long, value_delimiter = ',')]

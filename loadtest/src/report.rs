@@ -139,6 +139,13 @@ pub struct Polls {
     pub failed: BTreeMap<String, u64>,
     /// Polls a vendor limit or breaker held back.
     pub deferred: u64,
+    /// Of those, by reason (`rate_limit`, `daily_quota`, `concurrency`, `vendor_hold`,
+    /// `breaker_open`).
+    #[serde(default)]
+    pub deferred_by_reason: BTreeMap<String, u64>,
+    /// Of those, by vendor.
+    #[serde(default)]
+    pub deferred_by_vendor: BTreeMap<String, u64>,
 }
 
 /// Freshness against the ground truth.

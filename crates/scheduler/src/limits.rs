@@ -163,6 +163,8 @@ pub struct VendorGate {
     daily_pace: Option<KeyedLimiter>,
     daily_count: Mutex<HashMap<String, DailyCount>>,
     holds: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Per rate key: the end of the slots handed to polls the per-minute rate held back.
+    rate_queue: Mutex<HashMap<String, DateTime<Utc>>>,
     /// What each device sharing a daily-quota key asks for, and what it was granted.
     quota_devices: Mutex<HashMap<String, QuotaMembers>>,
     breaker: Mutex<Breaker>,
@@ -215,6 +217,7 @@ impl VendorGate {
             daily_pace,
             daily_count: Mutex::new(HashMap::new()),
             holds: Mutex::new(HashMap::new()),
+            rate_queue: Mutex::new(HashMap::new()),
             quota_devices: Mutex::new(HashMap::new()),
             breaker: Mutex::new(Breaker::new(breaker)),
             errors: Mutex::new(crate::error_rate::ErrorRate::new()),
@@ -259,8 +262,20 @@ impl VendorGate {
     }
 
     /// Asks to send `cost` requests against `rate_key` (per-minute scope) and `quota_key`
-    /// (daily-quota scope).
+    /// (daily-quota scope). Held back, it is told the earliest time the limit allows: for
+    /// commands, which should go as soon as they can.
     pub fn admit(&self, rate_key: &str, quota_key: &str, cost: u32) -> Admission {
+        self.admit_inner(rate_key, quota_key, cost, false)
+    }
+
+    /// Like [`Self::admit`], for a poll: held back by a per-minute rate the whole gateway
+    /// shares ([`QuotaScope::Key`]), it is given the next free slot in the key's queue
+    /// instead of the earliest time (see [`reserve`]).
+    pub fn admit_poll(&self, rate_key: &str, quota_key: &str, cost: u32) -> Admission {
+        self.admit_inner(rate_key, quota_key, cost, true)
+    }
+
+    fn admit_inner(&self, rate_key: &str, quota_key: &str, cost: u32, queued: bool) -> Admission {
         let now = self.clock.now();
         let cost = NonZeroU32::new(cost.max(1)).unwrap_or(NonZeroU32::MIN);
         let hold = self.holds.lock().unwrap_or_else(|e| e.into_inner()).get(rate_key).copied();
@@ -304,10 +319,16 @@ impl VendorGate {
             // More than the burst at once can never pass (Err): let such a request through
             // rather than starve it; adapters declare bursts above their per-poll cost.
             if let Ok(Err(not_until)) = rate.check_key_n(&rate_key.to_string(), cost) {
-                return Admission::Defer {
-                    until: not_until.earliest_possible().to_datetime(),
-                    reason: DeferReason::RateLimit,
+                let earliest = not_until.earliest_possible().to_datetime();
+                let until = if queued && self.limits.rate_scope == QuotaScope::Key {
+                    let step =
+                        per_request(60.0 / f64::from(self.limits.requests_per_minute.max(1)));
+                    let steps = i32::try_from(cost.get()).unwrap_or(i32::MAX);
+                    reserve(&self.rate_queue, rate_key, earliest, step * steps)
+                } else {
+                    earliest
                 };
+                return Admission::Defer { until, reason: DeferReason::RateLimit };
             }
         }
         if let Some(pace) = &self.daily_pace
@@ -485,6 +506,41 @@ impl VendorGate {
     }
 }
 
+/// The time one request takes of a limit's sustained rate.
+fn per_request(seconds: f64) -> chrono::Duration {
+    chrono::Duration::milliseconds((seconds * 1000.0).ceil() as i64)
+}
+
+/// A slot for a poll the per-minute rate held back: the earliest time the rate allows, or,
+/// when polls held back before it already have the slots from then on, the first slot after
+/// theirs.
+///
+/// Without the queue every poll held back on a key the whole gateway shares (SolarEdge's,
+/// SMA's and Enphase's rates count every account) is told the same earliest time, comes
+/// back together with the others, is held back again, and so on: at 10,000 devices the
+/// scheduler deferred devices fifteen times for every read it made. With it, the polls
+/// waiting on the key come back one rate-step apart, about when the rate lets each of them
+/// through. A slot is a hint, not a promise: a request that was not held back (a command, a
+/// device coming due) can take it, and the poll holding it then queues again.
+///
+/// Keys of one account or site have no queue, nor has the daily quota's pace (its keys are
+/// accounts or sites): they hold a few devices, so there is little churn to save, and there
+/// the same device held back again and again (a pending action polls every 10 s) would take
+/// a new slot each time and push the queue ahead of the rate, starving the polls that
+/// confirm commands while the commands, which do not queue, take the rate.
+fn reserve(
+    queue: &Mutex<HashMap<String, DateTime<Utc>>>,
+    key: &str,
+    earliest: DateTime<Utc>,
+    step: chrono::Duration,
+) -> DateTime<Utc> {
+    let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+    let tail = queue.entry(key.to_string()).or_insert(earliest);
+    let slot = (*tail).max(earliest);
+    *tail = slot + step;
+    slot
+}
+
 fn next_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
     let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
     tomorrow.and_hms_opt(0, 0, 0).map_or(now + chrono::Duration::days(1), |t| t.and_utc())
@@ -543,6 +599,67 @@ mod tests {
         drop(go(gate.admit("b", "b", 1)));
         clock.advance(Duration::from_secs(1));
         drop(go(gate.admit("a", "a", 1)));
+    }
+
+    #[test]
+    fn polls_held_back_on_the_gateways_key_get_successive_slots() {
+        let gateway_wide = VendorLimits { rate_scope: QuotaScope::Key, ..limits(60, 2, None, 100) };
+        let (gate, clock) = gate(gateway_wide);
+        drop(go(gate.admit("a", "a", 2)));
+        // Four polls held back at once come back a second apart (two for the one of cost 2),
+        // not all at the first second the rate allows.
+        let untils: Vec<_> = [1, 1, 2, 1]
+            .into_iter()
+            .map(|cost| deferred(gate.admit_poll("a", "a", cost)))
+            .collect();
+        let secs: Vec<i64> = untils.iter().map(|(u, _)| (*u - start()).num_seconds()).collect();
+        assert_eq!(secs, vec![1, 2, 3, 5]);
+        assert!(untils.iter().all(|(_, r)| *r == DeferReason::RateLimit));
+        // A command is told the earliest time, ahead of the queued polls.
+        assert_eq!(deferred(gate.admit("a", "a", 1)).0, start() + chrono::Duration::seconds(1));
+        // Another key has its own queue.
+        drop(go(gate.admit("b", "b", 2)));
+        let (until, _) = deferred(gate.admit_poll("b", "b", 1));
+        assert_eq!(until, start() + chrono::Duration::seconds(1));
+        // Each comes back in its slot and is let through.
+        for s in 1..=3 {
+            clock.set(start() + chrono::Duration::seconds(s));
+            drop(go(gate.admit_poll("a", "a", 1)));
+        }
+        // A queue whose slots have all passed starts again at the earliest time.
+        clock.set(start() + chrono::Duration::seconds(60));
+        drop(go(gate.admit_poll("a", "a", 2)));
+        let (until, _) = deferred(gate.admit_poll("a", "a", 1));
+        assert_eq!(until, start() + chrono::Duration::seconds(61));
+    }
+
+    #[test]
+    fn polls_held_back_on_an_accounts_key_are_told_the_earliest_time() {
+        let (gate, _clock) = gate(limits(60, 2, None, 100));
+        drop(go(gate.admit_poll("a", "a", 2)));
+        for _ in 0..3 {
+            let (until, reason) = deferred(gate.admit_poll("a", "a", 1));
+            assert_eq!(
+                (until, reason),
+                (start() + chrono::Duration::seconds(1), DeferReason::RateLimit)
+            );
+        }
+    }
+
+    #[test]
+    fn polls_held_back_by_the_daily_pace_are_told_the_earliest_time() {
+        let (gate, _clock) = gate(limits(1000, 100, Some(240), 100));
+        for _ in 0..10 {
+            drop(go(gate.admit_poll("a", "site1", 1)));
+        }
+        // One request per 6 minutes; no queue: the pace's keys hold a few devices each.
+        for _ in 0..3 {
+            let (until, reason) = deferred(gate.admit_poll("a", "site1", 1));
+            assert_eq!(
+                (until, reason),
+                (start() + chrono::Duration::minutes(6), DeferReason::DailyQuota)
+            );
+        }
     }
 
     #[test]

@@ -242,6 +242,39 @@ async fn expired_token_is_refreshed_stored_and_the_read_retried() {
 }
 
 #[tokio::test]
+async fn a_token_known_to_be_expired_is_refreshed_only_once_the_read_is_admitted() {
+    let f = fixture().await;
+    // The vendor asks us to wait a minute: the gate holds the account's reads back.
+    push(
+        &f,
+        Err(AdapterError::new(ErrorKind::RateLimited, "FAKE", "slow down")
+            .with_retry_after(Duration::from_secs(60))),
+    );
+    f.poller.poll_device("dev-1").await.unwrap();
+    // Meanwhile the access token expires.
+    let mut account = f.store.get_account("acct-1").await.unwrap().unwrap();
+    account.account.credentials.expires_at = Some(f.clock.now() - chrono::Duration::seconds(1));
+    f.store.put_account(account.account, account.version).await.unwrap();
+
+    // A poll the gate holds back refreshes nothing: the new token could expire again before
+    // the read is let through.
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    assert!(
+        matches!(outcome, PollOutcome::Deferred { reason: DeferReason::VendorHold, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(f.adapter.refreshes.load(Ordering::SeqCst), 0);
+
+    // Once admitted, the token is refreshed first and the read is sent once, with it.
+    f.clock.advance(Duration::from_secs(61));
+    push(&f, Ok(observation(&f.clock, false, |_| {})));
+    let outcome = f.poller.poll_device("dev-1").await.unwrap();
+    assert!(matches!(outcome, PollOutcome::Stored { .. }), "{outcome:?}");
+    assert_eq!(f.adapter.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(*f.adapter.tokens_seen.lock().unwrap(), vec!["stale", "fresh-1"]);
+}
+
+#[tokio::test]
 async fn retry_after_is_honoured_and_failures_back_off() {
     let f = fixture().await;
     push(
