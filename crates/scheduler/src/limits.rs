@@ -368,17 +368,37 @@ impl VendorGate {
     }
 
     /// Accounts for `requests` already sent against `rate_key` that did not pass the gate
-    /// (the discovery calls of a linking flow): they are taken from the rate budget. When
-    /// the budget cannot cover them all, the vendor's window is over-spent already, so the
-    /// key is held for a whole minute, long enough for any per-minute window to roll over.
+    /// (the discovery calls of a linking flow): they are taken from the rate budget. What
+    /// the budget cannot cover is a debt: the key is held until the rate has paid it *and*
+    /// refilled a burst (after the hold the limiter offers its whole burst again, which the
+    /// vendor's window has not refilled), and at least a minute. Debts of successive calls
+    /// add up, so linking forty SMA accounts in a row (three calls each against SMA's one
+    /// application-wide bucket) cannot make the first polls overrun the bucket's window.
     pub fn spend(&self, rate_key: &str, requests: u32) {
         let Some(rate) = &self.rate else { return };
-        for _ in 0..requests {
-            if rate.check_key(&rate_key.to_string()).is_err() {
-                self.hold(rate_key, self.clock.now() + chrono::Duration::seconds(60));
-                return;
-            }
+        let key = rate_key.to_string();
+        let now = self.clock.now();
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        // While a debt is being paid, what the limiter refills is the payment: everything
+        // more adds to the debt.
+        let in_debt = holds.get(&key).is_some_and(|until| *until > now);
+        let overflow = if in_debt {
+            requests as usize
+        } else {
+            (0..requests).filter(|_| rate.check_key(&key).is_err()).count()
+        };
+        if overflow == 0 {
+            return;
         }
+        let period = per_request(60.0 / f64::from(self.limits.requests_per_minute.max(1)));
+        let entry = holds.entry(key).or_insert(now);
+        let base = if *entry > now {
+            *entry
+        } else {
+            now + period * i32::try_from(self.limits.burst.max(1)).unwrap_or(i32::MAX)
+        };
+        let paid = base + period * i32::try_from(overflow).unwrap_or(i32::MAX);
+        *entry = paid.max(now + chrono::Duration::seconds(60));
     }
 
     /// Holds `rate_key` until `until`: nothing more is sent against it before then.
@@ -743,6 +763,46 @@ mod tests {
         );
         clock.advance(Duration::from_secs(60));
         drop(go(gate.admit("b", "b", 1)));
+    }
+
+    proptest! {
+        /// Unmetered requests plus what the gate lets through afterwards never exceed what
+        /// the declared rate allows in a vendor window starting at the first of them (SMA's
+        /// bucket: the burst plus five minutes at the rate), however the unmetered requests
+        /// come (one linking flow after another, a few calls each, seconds apart).
+        #[test]
+        fn unmetered_requests_and_later_admissions_stay_within_the_window(
+            rpm in 1u32..120,
+            burst_share in 0.0f64..1.0,
+            batches in prop::collection::vec((1u32..8, 0u64..3), 1..40),
+        ) {
+            let burst = ((f64::from(rpm) * burst_share) as u32).clamp(1, rpm);
+            let (gate, clock) = gate(limits(rpm, burst, None, 1000));
+            let window = 300.0;
+            let budget = f64::from(burst) + window * f64::from(rpm) / 60.0;
+            let mut unmetered = 0u32;
+            for (n, gap) in batches {
+                gate.spend("k", n);
+                unmetered += n;
+                clock.advance(Duration::from_secs(gap));
+            }
+            let mut admitted = 0u32;
+            let end = start() + chrono::Duration::seconds(window as i64);
+            while clock.now() < end {
+                while let Admission::Go(ticket) = gate.admit("k", "k", 1) {
+                    drop(ticket);
+                    admitted += 1;
+                }
+                clock.advance(Duration::from_millis(100));
+            }
+            // More unmetered requests than the window allows cannot be undone: then nothing
+            // more may go in it.
+            let room = (budget - f64::from(unmetered)).max(0.0);
+            prop_assert!(
+                f64::from(admitted) <= room,
+                "{unmetered} unmetered, {admitted} admitted, the window allows {budget}"
+            );
+        }
     }
 
     #[test]
