@@ -136,7 +136,8 @@ pub async fn step(
     let rss_before = crate::procstat::rss_mib().unwrap_or(0.0);
     let journal = Arc::new(Journal::default());
     let setup = Instant::now();
-    let (demo, clock) = start_demo(&options, Heuristic::Adaptive, Arc::clone(&journal)).await?;
+    let (demo, clock, redis) =
+        start_demo(&options, Heuristic::Adaptive, Arc::clone(&journal)).await?;
     let setup_wall = setup.elapsed().as_secs_f64();
     let linked = demo.devices;
     let batch = oemgate::config::Config::defaults()
@@ -180,6 +181,7 @@ pub async fn step(
     let to_wall = |ms: u32| f64::from(ms) / 1000.0 / speed;
     let polls = lags.len() as u64;
     demo.stop().await;
+    crate::run::purge(redis).await?;
     drop(journal);
     let step = CapacityStep {
         devices: linked,

@@ -64,6 +64,7 @@ pub async fn analyse(
     let RunData {
         heuristic,
         demo,
+        redis,
         journal,
         start,
         end,
@@ -217,6 +218,7 @@ pub async fn analyse(
     };
     summary.fleet = fleet;
     demo.stop().await;
+    run::purge(redis).await?;
     Ok((report, summary))
 }
 
@@ -394,7 +396,10 @@ pub fn assumptions(options: &RunOptions) -> Vec<String> {
         "CPU time and memory are the whole process: gateway, vendor simulators, world simulation and the load test's own journal.".to_string(),
     ];
     if options.redis.is_some() {
-        out.push("Redis store: every run uses a fresh key prefix.".to_string());
+        out.push(
+            "Redis store: every run uses a fresh key prefix, deleted when the run is done."
+                .to_string(),
+        );
     }
     out
 }

@@ -101,8 +101,10 @@ pub struct RunOptions {
 pub struct RunData {
     /// The heuristic.
     pub heuristic: Heuristic,
-    /// The demo (stopped by [`crate::analysis`] after reading it).
+    /// The demo (stopped by [`crate::analyse`] after reading it).
     pub demo: Demo,
+    /// The run's Redis store, purged by [`crate::analyse`] when the demo has stopped.
+    pub redis: RunRedis,
     /// The poll journal.
     pub journal: Arc<Journal>,
     /// Run start and end on the simulated clock.
@@ -203,16 +205,27 @@ pub async fn all_devices(store: &dyn Store) -> anyhow::Result<Vec<DeviceRecord>>
     }
 }
 
+/// The Redis store of a run, if it uses one: its keys are deleted when the run is done.
+pub type RunRedis = Option<Arc<oemgate_store::RedisStore>>;
+
+/// Deletes a finished run's keys from Redis (a load test leaves nothing behind).
+pub async fn purge(redis: RunRedis) -> anyhow::Result<()> {
+    if let Some(store) = redis {
+        store.purge().await.context("deleting the run's keys from Redis")?;
+    }
+    Ok(())
+}
+
 /// Starts a demo for `heuristic` on a manual clock at `options.start`, with `observer`.
 pub async fn start_demo(
     options: &RunOptions,
     heuristic: Heuristic,
     observer: Arc<Journal>,
-) -> anyhow::Result<(Demo, Arc<ManualClock>)> {
+) -> anyhow::Result<(Demo, Arc<ManualClock>, RunRedis)> {
     let config = Config::defaults().context("default configuration")?;
     let planner = config.scheduler.poller().planner;
     let clock = Arc::new(ManualClock::new(options.start));
-    let store: Option<Arc<dyn Store>> = match &options.redis {
+    let redis: RunRedis = match &options.redis {
         Some(url) => {
             // A fresh key prefix per run, so runs never see each other's data.
             let prefix = format!(
@@ -231,6 +244,7 @@ pub async fn start_demo(
         }
         None => None,
     };
+    let store = redis.clone().map(|s| s as Arc<dyn Store>);
     let demo_options = DemoOptions {
         listen: "127.0.0.1:0".parse()?,
         sim_listen: "127.0.0.1:0".parse()?,
@@ -252,7 +266,7 @@ pub async fn start_demo(
         pace_linking: Some(clock.clone()),
     };
     let demo = Demo::start_with(config, demo_options, parts).await?;
-    Ok((demo, clock))
+    Ok((demo, clock, redis))
 }
 
 /// Runs one heuristic over the simulated hours.
@@ -263,7 +277,7 @@ pub async fn run(
 ) -> anyhow::Result<RunData> {
     let setup_started = Instant::now();
     let journal = Arc::new(Journal::default());
-    let (demo, clock) = start_demo(options, heuristic, Arc::clone(&journal)).await?;
+    let (demo, clock, redis) = start_demo(options, heuristic, Arc::clone(&journal)).await?;
     let setup_wall = setup_started.elapsed().as_secs_f64();
     let config = Config::defaults().context("default configuration")?;
     let batch_size = config.scheduler.poller().batch_size.max(1);
@@ -337,6 +351,7 @@ pub async fn run(
     Ok(RunData {
         heuristic,
         demo,
+        redis,
         journal,
         start,
         end,

@@ -85,3 +85,43 @@ async fn a_small_fleet_keeps_every_bound_and_adaptive_is_cheaper_than_fixed() {
         assert!(!text.is_empty(), "{name}");
     }
 }
+
+/// `--redis`: the same pipeline on the Redis store, which it leaves as it found it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_redis_reads_the_fleet_and_leaves_no_keys_behind() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let options = RunOptions {
+        households: 8,
+        seed: 11,
+        hours: 0.5,
+        tick: Duration::from_secs(5),
+        vendors: None,
+        outages: Vec::new(),
+        storms: Vec::new(),
+        actions_per_hour: 0.0,
+        redis: Some(url.clone()),
+        prices: Prices::builtin(),
+        start: "2026-06-01T06:00:00Z".parse().unwrap(),
+        progress: false,
+        checkpoint_dir: None,
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let report =
+        oemgate_loadtest::compare(&options, &[Heuristic::Adaptive], "redis smoke".into(), &bar)
+            .await
+            .expect("the load test runs on Redis");
+    assert_eq!(report.simulation.store, "redis");
+    let adaptive = &report.heuristics[0];
+    assert!(report.fleet.devices >= 20, "{:?}", report.fleet);
+    assert!(adaptive.polls.stored >= report.fleet.devices as u64, "{:?}", adaptive.polls);
+    assert_eq!(adaptive.rate_limited_responses, 0);
+
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{oemgate-loadtest-adaptive-{}-*", std::process::id()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{} keys left behind, e.g. {:?}", left.len(), left.first());
+}
