@@ -57,7 +57,7 @@ struct Inner {
     resources: HashMap<(String, String), ResourceRecord>,
     /// Sort keys of resources by (kind, owner).
     resource_order: HashMap<(String, ResourceOwner), BTreeSet<SortKey>>,
-    events: VecDeque<(u64, Event)>,
+    events: VecDeque<(u64, StoredEvent)>,
     last_event: u64,
     link_sessions: HashMap<String, link_sessions::Stored>,
     history: HashMap<String, std::collections::VecDeque<crate::history::Sample>>,
@@ -614,6 +614,43 @@ impl ResourceStore for MemoryStore {
     }
 }
 
+/// An event as the log keeps it: the payload as compact JSON text rather than a parsed
+/// value, which takes several times the memory (a vehicle's resource is a tree of maps and
+/// strings). At 10,000 devices the log fills its million events within a day, so this is
+/// most of what the memory store holds.
+#[derive(Debug)]
+struct StoredEvent {
+    event: Box<str>,
+    user_id: Box<str>,
+    created_at: DateTime<Utc>,
+    payload: Box<str>,
+}
+
+impl StoredEvent {
+    fn new(event: &Event) -> Self {
+        Self {
+            event: event.event.as_str().into(),
+            user_id: event.user_id.as_str().into(),
+            created_at: event.created_at,
+            payload: event.payload.to_string().into_boxed_str(),
+        }
+    }
+
+    fn event(&self, seq: u64) -> StoreResult<Event> {
+        let payload = serde_json::from_str(&self.payload).map_err(|err| StoreError::Corrupt {
+            key: format!("event {seq}"),
+            message: err.to_string(),
+        })?;
+        Ok(Event {
+            id: seq.to_string(),
+            event: self.event.to_string(),
+            user_id: self.user_id.to_string(),
+            created_at: self.created_at,
+            payload,
+        })
+    }
+}
+
 #[async_trait]
 impl EventLog for MemoryStore {
     async fn append_event(&self, mut event: Event) -> StoreResult<String> {
@@ -621,7 +658,7 @@ impl EventLog for MemoryStore {
         inner.last_event += 1;
         let seq = inner.last_event;
         event.id = seq.to_string();
-        inner.events.push_back((seq, event));
+        inner.events.push_back((seq, StoredEvent::new(&event)));
         while inner.events.len() > self.event_log_cap {
             inner.events.pop_front();
         }
@@ -635,7 +672,7 @@ impl EventLog for MemoryStore {
         };
         let inner = self.lock();
         let start = inner.events.partition_point(|(seq, _)| *seq <= after);
-        Ok(inner.events.iter().skip(start).take(limit).map(|(_, e)| e.clone()).collect())
+        inner.events.iter().skip(start).take(limit).map(|(seq, e)| e.event(*seq)).collect()
     }
 
     async fn latest_event_id(&self) -> StoreResult<Option<String>> {
