@@ -140,12 +140,7 @@ pub async fn step(
         start_demo(&options, Heuristic::Adaptive, Arc::clone(&journal)).await?;
     let setup_wall = setup.elapsed().as_secs_f64();
     let linked = demo.devices;
-    let batch = oemgate::config::Config::defaults()
-        .context("default configuration")?
-        .scheduler
-        .poller()
-        .batch_size
-        .max(1);
+    let batch = options.config.scheduler.poller().batch_size.max(1);
 
     // Warm-up: the first reads of every device and a few cycles, on the manual clock.
     let tick = Duration::from_secs(10);

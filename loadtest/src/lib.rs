@@ -29,7 +29,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::Context;
-use oemgate::config::Config;
 use oemgate_core::{ContextDelays, PollContext};
 
 use crate::policy::Heuristic;
@@ -263,8 +262,7 @@ pub async fn compare(
     command: String,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Report> {
-    let config = Config::defaults().context("default configuration")?;
-    let delays = config.scheduler.poller().planner.delays;
+    let delays = options.config.scheduler.poller().planner.delays;
     let mut reports = Vec::new();
     let mut summaries = Vec::new();
     for heuristic in heuristics {

@@ -64,6 +64,10 @@ struct Common {
     /// Simulated start (RFC 3339).
     #[arg(long, default_value = "2026-06-01T00:00:00Z")]
     start: String,
+    /// Gateway configuration file (TOML, as for `oemgate serve --config`): scheduler delays,
+    /// jitter, breaker, executor settings. Default: the built-in defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -170,6 +174,8 @@ fn options(
         start: common.start.parse().context("--start must be RFC 3339")?,
         progress: !common.quiet,
         checkpoint_dir: None,
+        config: oemgate::config::Config::load(common.config.as_deref())
+            .map_err(|e| anyhow::anyhow!("--config: {e}"))?,
     })
 }
 

@@ -95,6 +95,10 @@ pub struct RunOptions {
     /// After each heuristic, write its report here as `partial-<heuristic>.json` (so a long
     /// run that is stopped keeps what it finished).
     pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// The gateway configuration the pipeline runs with (`--config`, like `oemgate serve
+    /// --config`): the scheduler's context delays, jitter, batch size, breaker, the
+    /// executor's settings. Its delays are also the bounds freshness is held to.
+    pub config: Config,
 }
 
 /// What one heuristic's run recorded, before analysis.
@@ -222,7 +226,7 @@ pub async fn start_demo(
     heuristic: Heuristic,
     observer: Arc<Journal>,
 ) -> anyhow::Result<(Demo, Arc<ManualClock>, RunRedis)> {
-    let config = Config::defaults().context("default configuration")?;
+    let config = options.config.clone();
     let planner = config.scheduler.poller().planner;
     let clock = Arc::new(ManualClock::new(options.start));
     let redis: RunRedis = match &options.redis {
@@ -279,8 +283,7 @@ pub async fn run(
     let journal = Arc::new(Journal::default());
     let (demo, clock, redis) = start_demo(options, heuristic, Arc::clone(&journal)).await?;
     let setup_wall = setup_started.elapsed().as_secs_f64();
-    let config = Config::defaults().context("default configuration")?;
-    let batch_size = config.scheduler.poller().batch_size.max(1);
+    let batch_size = options.config.scheduler.poller().batch_size.max(1);
 
     let start = clock.now();
     journal.lag_from(start);

@@ -25,6 +25,7 @@ async fn a_small_fleet_keeps_every_bound_and_adaptive_is_cheaper_than_fixed() {
         start: "2026-06-01T06:00:00Z".parse().unwrap(),
         progress: false,
         checkpoint_dir: None,
+        config: oemgate::config::Config::defaults().unwrap(),
     };
     let heuristics = [Heuristic::Adaptive, Heuristic::Fixed2Min];
     let bar = indicatif::ProgressBar::hidden();
@@ -104,6 +105,7 @@ async fn a_run_on_redis_reads_the_fleet_and_leaves_no_keys_behind() {
         start: "2026-06-01T06:00:00Z".parse().unwrap(),
         progress: false,
         checkpoint_dir: None,
+        config: oemgate::config::Config::defaults().unwrap(),
     };
     let bar = indicatif::ProgressBar::hidden();
     let report =
@@ -124,4 +126,48 @@ async fn a_run_on_redis_reads_the_fleet_and_leaves_no_keys_behind() {
         .await
         .unwrap();
     assert!(left.is_empty(), "{} keys left behind, e.g. {:?}", left.len(), left.first());
+}
+
+/// `--config`: the gateway's own configuration file drives the pipeline, so a change of
+/// policy can be measured before it reaches production. Longer default and sleeping delays
+/// cost fewer requests, and the report holds freshness to the configured bounds.
+#[test]
+fn a_config_file_changes_the_policy_the_run_measures() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, config: Option<&str>| {
+        let out = dir.path().join(name);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_oemgate-loadtest"));
+        cmd.args(["--households", "12", "--hours", "1", "--tick", "10s", "--quiet"])
+            .args(["--heuristics", "adaptive", "--start", "2026-06-01T10:00:00Z", "--out"])
+            .arg(&out);
+        if let Some(text) = config {
+            let path = dir.path().join(format!("{name}.toml"));
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        let output = cmd.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let json = std::fs::read_to_string(out.join("report.json")).unwrap();
+        serde_json::from_str::<Report>(&json).unwrap()
+    };
+    let base = run("defaults", None);
+    let relaxed =
+        run("relaxed", Some("[scheduler.delays]\ndefault = \"15m\"\nsleeping = \"40m\"\n"));
+    assert_eq!(base.simulation.bounds_seconds["default"], 420.0);
+    assert_eq!(relaxed.simulation.bounds_seconds["default"], 900.0);
+    assert_eq!(relaxed.simulation.bounds_seconds["sleeping"], 2400.0);
+    let (b, r) = (&base.heuristics[0].requests, &relaxed.heuristics[0].requests);
+    assert!(r.total < b.total, "15 min default: {} requests, 7 min: {}", r.total, b.total);
+
+    // A bad file is refused with the key named, before anything runs.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[scheduler]\njitter = 3.0\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_oemgate-loadtest"))
+        .args(["--households", "2", "--hours", "1", "--quiet", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("scheduler.jitter"), "{stderr}");
 }
