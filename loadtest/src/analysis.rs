@@ -210,10 +210,11 @@ pub fn cdf(sorted: &[f64], total: u64) -> Vec<[f64; 2]> {
     points
 }
 
-/// Age of the latest stored read per device, sampled every `every` from `start` to `end`,
-/// summarised per hour since `start`.
+/// Age of the latest stored read per device (of those `include` accepts), sampled every
+/// `every` from `start` to `end`, summarised per hour since `start`.
 pub fn data_age(
     polls: &HashMap<String, Vec<Poll>>,
+    include: &dyn Fn(&str) -> bool,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     every: Duration,
@@ -223,7 +224,7 @@ pub fn data_age(
     let end_ms = end.timestamp_millis();
     let hours = ((end_ms - start_ms) as f64 / 3_600_000.0).ceil().max(1.0) as usize;
     let mut per_hour: Vec<Vec<f64>> = vec![Vec::new(); hours];
-    for device_polls in polls.values() {
+    for (_, device_polls) in polls.iter().filter(|(id, _)| include(id)) {
         let mut latest: Option<i64> = None;
         let mut i = 0;
         let mut t = start_ms + step;
@@ -321,10 +322,19 @@ mod tests {
         let s = start.timestamp_millis();
         let mut polls = HashMap::new();
         polls.insert("d".to_string(), vec![stored(s + 1_000, s, PollContext::Default)]);
-        let ages =
-            data_age(&polls, start, start + chrono::Duration::hours(2), Duration::from_secs(600));
+        polls.insert(
+            "fresh".to_string(),
+            vec![stored(s + 1_000, s + 7_000_000, PollContext::Default)],
+        );
+        let end = start + chrono::Duration::hours(2);
+        let every = Duration::from_secs(600);
+        let ages = data_age(&polls, &|id| id == "d", start, end, every);
         assert_eq!(ages.len(), 2);
         assert_eq!(ages[0].max_s, 3600.0);
         assert_eq!(ages[1].max_s, 7200.0);
+        // The other device, read at the end, is in the second hour only when included.
+        let both = data_age(&polls, &|_| true, start, end, every);
+        assert_eq!(both[1].max_s, 7200.0);
+        assert!(both[1].mean_s < ages[1].mean_s);
     }
 }

@@ -139,7 +139,18 @@ pub async fn analyse(
             *mix.entry(context).or_default() += ms;
         }
     }
-    let data_age = analysis::data_age(&polls, start, end, Duration::from_secs(300));
+    let limited: std::collections::HashSet<&str> = devices
+        .iter()
+        .zip(&quota_limited)
+        .filter(|(_, limited)| **limited)
+        .map(|(d, _)| d.device.id.as_str())
+        .collect();
+    let every = Duration::from_secs(300);
+    let data_age = analysis::data_age(&polls, &|_| true, start, end, every);
+    let data_age_bound_keeping =
+        analysis::data_age(&polls, &|id| !limited.contains(id), start, end, every);
+    let data_age_quota_limited =
+        analysis::data_age(&polls, &|id| limited.contains(id), start, end, every);
     drop(polls);
 
     // Requests and money.
@@ -213,6 +224,8 @@ pub async fn analyse(
         car_wakeups: wakes,
         scheduling,
         data_age,
+        data_age_bound_keeping,
+        data_age_quota_limited,
         actions,
     };
     summary.fleet = fleet;

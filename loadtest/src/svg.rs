@@ -170,7 +170,12 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
         .heuristics
         .iter()
         .map(|h| {
-            let points = h.data_age.iter().map(|a| [f64::from(a.hour) + 1.0, a.mean_s]).collect();
+            let series = if h.data_age_bound_keeping.is_empty() {
+                &h.data_age
+            } else {
+                &h.data_age_bound_keeping
+            };
+            let points = series.iter().map(|a| [f64::from(a.hour) + 1.0, a.mean_s]).collect();
             (format!("{} mean", h.heuristic), points)
         })
         .collect();
@@ -187,7 +192,12 @@ pub fn charts(report: &Report) -> Vec<(&'static str, String)> {
         ("requests.svg", bars("Data reads per device-hour", "reads / device-hour", &requests)),
         (
             "data-age.svg",
-            lines("Age of served data over the day", "simulated hour", "mean age, seconds", &age),
+            lines(
+                "Age of served data over the day (devices whose quota pays for their bounds)",
+                "simulated hour",
+                "mean age, seconds",
+                &age,
+            ),
         ),
     ]
 }

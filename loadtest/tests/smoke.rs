@@ -56,6 +56,12 @@ async fn a_small_fleet_keeps_every_bound_and_adaptive_is_cheaper_than_fixed() {
         assert!(h.polls.stored > 0);
         assert!(h.scheduling.lag_seconds.count > 0);
     }
+    // Served data is never older than the longest bound (sleeping, 20 min, plus a tick)
+    // on devices whose quota pays for their bounds.
+    assert!(!adaptive.data_age_bound_keeping.is_empty());
+    for hour in &adaptive.data_age_bound_keeping {
+        assert!(hour.max_s <= 1200.0 + 60.0, "{hour:?}");
+    }
     // Polling never woke a car (actions may: START on a sleeping car wakes it).
     assert!(adaptive.car_wakeups.requested <= adaptive.actions.as_ref().map_or(0, |a| a.requested));
 
