@@ -7,7 +7,9 @@
 //!   (with an hour's worth of burst), plus a hard count per UTC day;
 //! - a concurrency cap per scope key;
 //! - a hold per scope key after a rate-limit answer, until the vendor's `retry_after`;
-//! - the vendor's circuit breaker.
+//! - the vendor's circuit breaker;
+//! - the interval plans that share a scarce budget between the devices counted against it:
+//!   a daily quota per quota key, and a per-minute rate the whole gateway shares.
 //!
 //! Time comes from the oemgate [`Clock`], so simulations at any speed and manual clocks in
 //! tests see the same limits the real clock would.
@@ -442,17 +444,42 @@ impl VendorGate {
         demand: Demand,
     ) -> Option<Duration> {
         let quota = self.limits.daily_quota?;
+        Some(self.plan(quota_key, quota.requests, device_id, demand))
+    }
+
+    /// The same plan for a per-minute rate the whole gateway shares ([`QuotaScope::Key`]:
+    /// SMA's bucket per application, SolarEdge's calls per source address): a day of the
+    /// rate is the budget. `None` when the rate is per account, site or device (a few
+    /// devices share it, and their bounds fit it by the adapters' declarations).
+    ///
+    /// Without it, a fleet whose bounds need more than the rate (1,233 SMA devices want about
+    /// four times SMA's bucket) is served first come, first served: devices queue behind the
+    /// rate, a charging battery waits as long as an idle meter, and every device is reported
+    /// as keeping its bound while its data ages. With it, the rate is shared by priority like
+    /// a quota, and the devices it cannot pay for are known ([`Self::stretched_interval`]).
+    pub fn rate_interval(&self, device_id: &str, demand: Demand) -> Option<Duration> {
+        let budget = self.rate_plan_budget()?;
+        Some(self.plan(RATE_PLAN, budget, device_id, demand))
+    }
+
+    fn rate_plan_budget(&self) -> Option<u32> {
+        (self.limits.rate_scope == QuotaScope::Key && self.limits.requests_per_minute > 0)
+            .then(|| self.limits.requests_per_minute.saturating_mul(24 * 60))
+    }
+
+    /// Records `demand` for `device_id` under the plan `key` and returns its interval.
+    fn plan(&self, key: &str, requests_per_day: u32, device_id: &str, demand: Demand) -> Duration {
         let mut map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
-        let members = map.entry(quota_key.to_string()).or_default();
+        let members = map.entry(key.to_string()).or_default();
         let changed = members.demands.insert(device_id.to_string(), demand) != Some(demand);
         if changed || !members.planned.contains_key(device_id) {
             let (ids, demands): (Vec<&String>, Vec<Demand>) =
                 members.demands.iter().map(|(id, d)| (id, *d)).unzip();
-            let plan = allocate(quota.requests, &demands);
+            let plan = allocate(requests_per_day, &demands);
             let planned = ids.into_iter().cloned().zip(plan).collect();
             members.planned = planned;
         }
-        members.planned.get(device_id).copied()
+        members.planned.get(device_id).copied().unwrap_or(demand.interval)
     }
 
     /// The interval last planned for a device under `quota_key` (see
@@ -462,24 +489,33 @@ impl VendorGate {
         map.get(quota_key)?.planned.get(device_id).copied()
     }
 
-    /// The planned interval of a device whose quota share is longer than its context asks
-    /// for (the device cannot meet its bound); `None` when it is not stretched.
-    pub fn stretched_interval(&self, quota_key: &str, device_id: &str) -> Option<Duration> {
+    /// The planned interval of a device whose share of its daily quota (under `quota_key`)
+    /// or of the gateway-wide rate is longer than its context asks for (the device cannot
+    /// meet its bound); the longer of the two; `None` when it is not stretched.
+    pub fn stretched_interval(&self, quota_key: Option<&str>, device_id: &str) -> Option<Duration> {
         let map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
-        let members = map.get(quota_key)?;
-        let planned = members.planned.get(device_id).copied()?;
-        let wanted = members.demands.get(device_id)?.interval;
-        (planned > wanted).then_some(planned)
+        let stretched = |key: &str| {
+            let members = map.get(key)?;
+            let planned = members.planned.get(device_id).copied()?;
+            let wanted = members.demands.get(device_id)?.interval;
+            (planned > wanted).then_some(planned)
+        };
+        quota_key.and_then(stretched).into_iter().chain(stretched(RATE_PLAN)).max()
     }
 
     /// How many devices are currently planned at an interval longer than their context asks
-    /// for, because the quota cannot pay for it.
+    /// for, because the quota or the gateway-wide rate cannot pay for it.
     pub fn stretched_devices(&self) -> usize {
         let map = self.quota_devices.lock().unwrap_or_else(|e| e.into_inner());
         map.values()
-            .flat_map(|m| m.demands.iter().map(move |(id, d)| (m.planned.get(id), d.interval)))
-            .filter(|(planned, wanted)| planned.is_some_and(|p| *p > *wanted))
-            .count()
+            .flat_map(|m| {
+                m.demands
+                    .iter()
+                    .filter(|(id, d)| m.planned.get(*id).is_some_and(|p| *p > d.interval))
+            })
+            .map(|(id, _)| id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
     }
 
     /// Removes a device from the quota plans (it was deleted or stopped being polled).
@@ -560,6 +596,10 @@ fn reserve(
     *tail = slot + step;
     slot
 }
+
+/// The plan key of the gateway-wide rate (scope keys are `key`, `account:…`, `site:…`,
+/// `device:…`, so it cannot collide with a quota key).
+const RATE_PLAN: &str = "rate-plan";
 
 fn next_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
     let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
@@ -664,6 +704,47 @@ mod tests {
                 (start() + chrono::Duration::seconds(1), DeferReason::RateLimit)
             );
         }
+    }
+
+    #[test]
+    fn a_gateway_wide_rate_is_shared_by_plan_when_it_cannot_pay_for_every_bound() {
+        use crate::quota::Demand;
+        use oemgate_core::PollContext;
+        let demand = |minutes: u64, context| Demand {
+            interval: Duration::from_secs(minutes * 60),
+            cost: 1,
+            context,
+        };
+        // One request a minute for the whole gateway: 1,440 a day, 1,296 planned.
+        let gateway_wide = VendorLimits { rate_scope: QuotaScope::Key, ..limits(1, 1, None, 10) };
+        let (gate, _) = gate(gateway_wide);
+        // Two devices at 7 minutes (412 a day) fit: their intervals stay.
+        assert_eq!(
+            gate.rate_interval("a", demand(7, PollContext::Default)),
+            Some(demand(7, PollContext::Default).interval)
+        );
+        assert_eq!(
+            gate.rate_interval("b", demand(7, PollContext::Default)),
+            Some(demand(7, PollContext::Default).interval)
+        );
+        assert_eq!(gate.stretched_devices(), 0);
+        // Ten charging devices at 2 minutes want 7,200 a day: they share the rate, the
+        // default devices keep only their floor.
+        for i in 0..10 {
+            gate.rate_interval(&format!("c{i}"), demand(2, PollContext::Charging));
+        }
+        let charging = gate.rate_interval("c0", demand(2, PollContext::Charging)).unwrap();
+        let default = gate.rate_interval("a", demand(7, PollContext::Default)).unwrap();
+        assert!(
+            charging > Duration::from_secs(120) && charging < default,
+            "{charging:?} {default:?}"
+        );
+        assert_eq!(gate.stretched_devices(), 12);
+        assert_eq!(gate.stretched_interval(None, "c0"), Some(charging));
+        // A per-account rate has no such plan.
+        let (per_account, _) = super::tests::gate(limits(1, 1, None, 10));
+        assert_eq!(per_account.rate_interval("a", demand(2, PollContext::Charging)), None);
+        assert_eq!(per_account.stretched_interval(None, "a"), None);
     }
 
     #[test]

@@ -845,21 +845,24 @@ impl Poller {
         Some((gate, VendorGate::scope_key(quota.per, &record.account_id, site, &device.id)))
     }
 
-    /// The interval the device's vendor quota allows for `context`, if the vendor has a daily
-    /// quota.
+    /// The interval the device's vendor quota, or the vendor's gateway-wide rate, allows for
+    /// `context` (the longer), if the vendor has either.
     fn quota_stretch(
         &self,
         record: &DeviceRecord,
         context: PollContext,
     ) -> Option<chrono::Duration> {
-        let (gate, key) = self.quota_key(record)?;
+        let gate = self.gates.get(&record.vendor)?;
         let adapter = self.adapters.get(&record.vendor)?;
         let demand = Demand {
             interval: self.planner.interval(context),
             cost: adapter.poll_cost(record.device.device_type),
             context,
         };
-        let interval = gate.quota_interval(&key, &record.device.id, demand)?;
+        let id = &record.device.id;
+        let quota =
+            self.quota_key(record).and_then(|(gate, key)| gate.quota_interval(&key, id, demand));
+        let interval = quota.into_iter().chain(gate.rate_interval(id, demand)).max()?;
         chrono::Duration::from_std(interval).ok()
     }
 
@@ -873,12 +876,13 @@ impl Poller {
         self.gates.get(vendor).cloned()
     }
 
-    /// The interval a device's vendor quota currently allows it, when that is longer than
-    /// its context asks for: the device cannot meet its bound and is reported as
-    /// quota-limited. `None` for devices whose bound the quota can pay for.
+    /// The interval a device's vendor quota (or gateway-wide rate) currently allows it, when
+    /// that is longer than its context asks for: the device cannot meet its bound and is
+    /// reported as quota-limited. `None` for devices whose bound the limits can pay for.
     pub fn quota_limited_interval(&self, record: &DeviceRecord) -> Option<Duration> {
-        let (gate, key) = self.quota_key(record)?;
-        gate.stretched_interval(&key, &record.device.id)
+        let gate = self.gates.get(&record.vendor)?;
+        let key = self.quota_key(record).map(|(_, key)| key);
+        gate.stretched_interval(key.as_deref(), &record.device.id)
     }
 
     /// Refreshes an account's credentials and stores them with a compare-and-set, so that
