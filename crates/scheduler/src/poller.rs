@@ -650,7 +650,8 @@ impl Poller {
             let devices: Vec<DeviceRef> =
                 indices.iter().map(|&i| records[i].device.clone()).collect();
             let keys = Keys { rate: &rate_key, quota: &quota_key };
-            let admitted = match self.admit(adapter.as_ref(), &gate, &devices, keys) {
+            let target = Target { adapter: adapter.as_ref(), gate: &gate, keys };
+            let admitted = match self.admit(target, &devices) {
                 Ok(admitted) => admitted,
                 Err(deferred) => {
                     for &i in &indices {
@@ -672,7 +673,7 @@ impl Poller {
                     }
                     Err(ReadError::Store(err)) => return Err(err),
                     Err(err) => {
-                        admitted.unused(&gate, keys);
+                        admitted.unused(target);
                         for &i in &indices {
                             out[i] = Some(Err(err.duplicate()));
                         }
@@ -680,9 +681,7 @@ impl Poller {
                     }
                 }
             }
-            let mut results = self
-                .read_admitted(adapter.as_ref(), &gate, &account, &devices, keys, admitted)
-                .await;
+            let mut results = self.read_admitted(target, &account, &devices, admitted).await;
             // An expired token: refresh once (shared by the whole group) and read again.
             let expired: Vec<usize> = (0..results.len())
                 .filter(|&j| matches!(&results[j], Err(e) if e.kind() == ErrorKind::AuthExpired))
@@ -694,8 +693,7 @@ impl Poller {
                         refreshed = true;
                         let again: Vec<DeviceRef> =
                             expired.iter().map(|&j| devices[j].clone()).collect();
-                        let retried =
-                            self.read_batch(adapter.as_ref(), &gate, &account, &again, keys).await;
+                        let retried = self.read_batch(target, &account, &again).await;
                         for (&j, result) in expired.iter().zip(retried) {
                             results[j] = result;
                         }
@@ -738,13 +736,8 @@ impl Poller {
 
     /// Asks the gate to let a read of `devices` through. The admission reserves the sum of
     /// the devices' costs (an upper bound, so a limit is never exceeded).
-    fn admit(
-        &self,
-        adapter: &dyn VendorAdapter,
-        gate: &VendorGate,
-        devices: &[DeviceRef],
-        keys: Keys<'_>,
-    ) -> Result<Admitted, ReadError> {
+    fn admit(&self, target: Target<'_>, devices: &[DeviceRef]) -> Result<Admitted, ReadError> {
+        let Target { adapter, gate, keys } = target;
         let costs: Vec<u32> = devices.iter().map(|d| adapter.poll_cost(d.device_type)).collect();
         let reserved: u32 = costs.iter().sum();
         match gate.admit_poll(keys.rate, keys.quota, reserved) {
@@ -756,16 +749,12 @@ impl Poller {
     /// One admission and one read: see [`Self::read_admitted`].
     async fn read_batch(
         &self,
-        adapter: &dyn VendorAdapter,
-        gate: &VendorGate,
+        target: Target<'_>,
         account: &AccountRecord,
         devices: &[DeviceRef],
-        keys: Keys<'_>,
     ) -> Vec<Result<Observation, ReadError>> {
-        match self.admit(adapter, gate, devices, keys) {
-            Ok(admitted) => {
-                self.read_admitted(adapter, gate, account, devices, keys, admitted).await
-            }
+        match self.admit(target, devices) {
+            Ok(admitted) => self.read_admitted(target, account, devices, admitted).await,
             Err(deferred) => devices.iter().map(|_| Err(deferred.duplicate())).collect(),
         }
     }
@@ -774,13 +763,12 @@ impl Poller {
     /// under an admission: what the batch did not spend goes back to the daily count.
     async fn read_admitted(
         &self,
-        adapter: &dyn VendorAdapter,
-        gate: &VendorGate,
+        target: Target<'_>,
         account: &AccountRecord,
         devices: &[DeviceRef],
-        keys: Keys<'_>,
         admitted: Admitted,
     ) -> Vec<Result<Observation, ReadError>> {
+        let Target { adapter, gate, keys } = target;
         let Admitted { ticket, costs, reserved } = admitted;
         let mut results = adapter.poll_batch(&account.account, devices).await;
         if results.len() != devices.len() {
@@ -1206,9 +1194,18 @@ struct Admitted {
 
 impl Admitted {
     /// Nothing was sent after all: the reserved daily quota goes back.
-    fn unused(self, gate: &VendorGate, keys: Keys<'_>) {
-        gate.refund(keys.quota, self.reserved);
+    fn unused(self, target: Target<'_>) {
+        target.gate.refund(target.keys.quota, self.reserved);
     }
+}
+
+/// What a batch is read through: the vendor's adapter, its gate and the keys the batch is
+/// counted against.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    adapter: &'a dyn VendorAdapter,
+    gate: &'a VendorGate,
+    keys: Keys<'a>,
 }
 
 enum ReadError {
