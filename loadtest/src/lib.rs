@@ -101,12 +101,11 @@ pub async fn analyse(
     let freshness =
         analysis::freshness(&changes, &readers, &devices, &polls, &quota_limited, delays);
     drop(changes);
-    let quota_limited_vendors = devices
-        .iter()
-        .zip(&quota_limited)
-        .filter(|(_, limited)| **limited)
-        .map(|(d, _)| d.vendor.clone())
-        .collect();
+    let mut freshness = freshness;
+    for (d, _) in devices.iter().zip(&quota_limited).filter(|(_, limited)| **limited) {
+        *freshness.quota_limited_by_vendor.entry(d.vendor.clone()).or_default() += 1;
+    }
+    let quota_limited_vendors = freshness.quota_limited_by_vendor.keys().cloned().collect();
 
     // Polls and the context mix.
     let mut poll_report = Polls {

@@ -163,8 +163,13 @@ pub struct Freshness {
     pub violations: u64,
     /// Of those, never seen.
     pub unseen: u64,
-    /// Devices the vendor's quota cannot poll within their bound (reported, not checked).
+    /// Quota-limited devices that had changes in the run (their changes are reported, not
+    /// checked).
     pub quota_limited_devices: u64,
+    /// Every quota-limited device at the end of the run, by vendor: devices whose share of a
+    /// daily quota or of a gateway-wide rate is longer than their context's bound.
+    #[serde(default)]
+    pub quota_limited_by_vendor: BTreeMap<String, u64>,
     /// Changes of quota-limited devices (not checked).
     pub quota_limited_changes: u64,
     /// Share of checked changes seen within their bound.
@@ -396,10 +401,15 @@ impl Report {
                     l.latency_seconds.max
                 );
             }
+            let limited = &h.freshness.quota_limited_by_vendor;
             let _ = writeln!(
                 s,
-                "| {} | quota-limited (not checked) | | {} changes on {} devices | | | | | | |",
-                h.heuristic, h.freshness.quota_limited_changes, h.freshness.quota_limited_devices
+                "| {} | quota-limited (not checked) | | {} changes on {} devices ({} quota-limited: {}) | | | | | | |",
+                h.heuristic,
+                h.freshness.quota_limited_changes,
+                h.freshness.quota_limited_devices,
+                limited.values().sum::<u64>(),
+                join_counts(limited)
             );
         }
         let _ = writeln!(s, "\n## Requests per device-hour by vendor\n");

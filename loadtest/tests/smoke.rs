@@ -49,6 +49,9 @@ async fn a_small_fleet_keeps_every_bound_and_adaptive_is_cheaper_than_fixed() {
         adaptive.freshness.violation_examples
     );
     assert!(adaptive.freshness.per_context.contains_key("default"));
+    // Every quota-limited device is counted, not only those that had changes.
+    let limited: u64 = adaptive.freshness.quota_limited_by_vendor.values().sum();
+    assert!(limited >= adaptive.freshness.quota_limited_devices, "{:?}", adaptive.freshness);
 
     // No declared vendor limit exceeded: the simulators answer 429 past their limits.
     for h in &report.heuristics {
