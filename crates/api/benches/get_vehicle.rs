@@ -246,16 +246,7 @@ async fn bench(prefix: &str) -> anyhow::Result<bool> {
     create_client(store.as_ref(), &credentials, oemgate_api::SUPPORTED_VERSIONS[0], Utc::now())
         .await?;
 
-    let app = router(ApiState {
-        store: store.clone(),
-        clock: Arc::new(SystemClock),
-        config: ApiConfig::default(),
-        metrics: None,
-        executor: None,
-        linker: None,
-        vendor_health: None,
-        webhooks: None,
-    });
+    let app = router(ApiState::new(store.clone(), Arc::new(SystemClock), ApiConfig::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address: SocketAddr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });

@@ -118,6 +118,59 @@ pub struct ApiState {
     pub webhooks: Option<Arc<oemgate_webhooks::Sender>>,
 }
 
+impl ApiState {
+    /// The state over `store`, `clock` and `config`, with no metrics, executor, linker, vendor
+    /// health or webhook sender: the routes needing one answer as documented on its field
+    /// until the matching `with_*` method supplies it.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
+        Self {
+            store,
+            clock,
+            config,
+            metrics: None,
+            executor: None,
+            linker: None,
+            vendor_health: None,
+            webhooks: None,
+        }
+    }
+
+    /// Serves `GET /metrics` from `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: MetricsRender) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Runs the action routes through `executor`.
+    #[must_use]
+    pub fn with_executor(mut self, executor: Arc<oemgate_executor::Executor>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// Serves the linking routes through `linker`.
+    #[must_use]
+    pub fn with_linker(mut self, linker: Arc<dyn link::Linker>) -> Self {
+        self.linker = Some(linker);
+        self
+    }
+
+    /// Answers `/health/{type}`, `/integrations` and `/interventions` from `vendor_health`.
+    #[must_use]
+    pub fn with_vendor_health(mut self, vendor_health: Arc<dyn vendors::VendorHealth>) -> Self {
+        self.vendor_health = Some(vendor_health);
+        self
+    }
+
+    /// Serves `/webhooks` with `webhooks` (its URL policy and the test delivery).
+    #[must_use]
+    pub fn with_webhooks(mut self, webhooks: Arc<oemgate_webhooks::Sender>) -> Self {
+        self.webhooks = Some(webhooks);
+        self
+    }
+}
+
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiState")

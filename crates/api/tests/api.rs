@@ -31,16 +31,7 @@ async fn api() -> Api {
     let client = ClientCredentials { client_id: "client-a".into(), client_secret: "s3cret".into() };
     create_client(store.as_ref(), &client, "2024-10-01", start).await.unwrap();
     let dyn_store: Arc<dyn Store> = store.clone();
-    let app = router(ApiState {
-        store: dyn_store,
-        clock: clock.clone(),
-        config: ApiConfig::default(),
-        metrics: None,
-        executor: None,
-        linker: None,
-        vendor_health: None,
-        webhooks: None,
-    });
+    let app = router(ApiState::new(dyn_store, clock.clone(), ApiConfig::default()));
     Api { app, store, clock, client }
 }
 
@@ -294,16 +285,7 @@ async fn readiness_reflects_the_store() {
     let (address, server) = failing_redis().await;
     let config = RedisConfig::new(format!("redis://{address}"), "ready-test");
     let store: Arc<dyn Store> = Arc::new(RedisStore::connect(config).await.unwrap());
-    let app = router(ApiState {
-        store,
-        clock: api.clock.clone(),
-        config: ApiConfig::default(),
-        metrics: None,
-        executor: None,
-        linker: None,
-        vendor_health: None,
-        webhooks: None,
-    });
+    let app = router(ApiState::new(store, api.clock.clone(), ApiConfig::default()));
     let (status, headers, body) = send(&app, get("/health/ready", None)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");

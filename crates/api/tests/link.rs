@@ -55,16 +55,11 @@ async fn api(linker: bool) -> Api {
     let client = ClientCredentials { client_id: "client-a".into(), client_secret: "s3cret".into() };
     create_client(store.as_ref(), &client, "2024-10-01", start).await.unwrap();
     let dyn_store: Arc<dyn Store> = store.clone();
-    let app = router(ApiState {
-        store: dyn_store,
-        clock,
-        config: ApiConfig::default(),
-        metrics: None,
-        executor: None,
-        linker: linker.then(|| Arc::new(TwoVendors) as Arc<dyn Linker>),
-        vendor_health: None,
-        webhooks: None,
-    });
+    let mut state = ApiState::new(dyn_store, clock, ApiConfig::default());
+    if linker {
+        state = state.with_linker(Arc::new(TwoVendors));
+    }
+    let app = router(state);
     let response = app
         .clone()
         .oneshot(

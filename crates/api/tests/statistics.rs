@@ -39,16 +39,7 @@ async fn api() -> Api {
         create_client(store.as_ref(), &credentials, "2024-10-01", start).await.unwrap();
     }
     let dyn_store: Arc<dyn Store> = store.clone();
-    let app = router(ApiState {
-        store: dyn_store,
-        clock,
-        config: ApiConfig::default(),
-        metrics: None,
-        executor: None,
-        linker: None,
-        vendor_health: None,
-        webhooks: None,
-    });
+    let app = router(ApiState::new(dyn_store, clock, ApiConfig::default()));
     let mut api = Api { app, store, tokens: Vec::new() };
     for client in ["client-a", "client-b"] {
         let request = Request::post("/oauth2/token")

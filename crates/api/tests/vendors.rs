@@ -102,16 +102,11 @@ async fn api(with_health: bool) -> Api {
     let fake =
         Arc::new(Fake { statuses: Mutex::new(vec![VendorStatus::Ready, VendorStatus::Ready]) });
     let dyn_store: Arc<dyn Store> = store;
-    let app = router(ApiState {
-        store: dyn_store,
-        clock,
-        config: ApiConfig::default(),
-        metrics: None,
-        executor: None,
-        linker: None,
-        vendor_health: with_health.then(|| fake.clone() as Arc<dyn VendorHealth>),
-        webhooks: None,
-    });
+    let mut state = ApiState::new(dyn_store, clock, ApiConfig::default());
+    if with_health {
+        state = state.with_vendor_health(fake.clone());
+    }
+    let app = router(state);
     let mut api = Api { app, fake, token: String::new() };
     let (status, _, body) = api
         .raw(

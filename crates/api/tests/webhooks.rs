@@ -329,16 +329,7 @@ async fn without_a_sender_every_webhook_route_answers_503() {
     .await
     .unwrap();
     let bare = Api {
-        app: router(ApiState {
-            store: api.store.clone(),
-            clock: api.clock.clone(),
-            config: ApiConfig::default(),
-            metrics: None,
-            executor: None,
-            linker: None,
-            vendor_health: None,
-            webhooks: None,
-        }),
+        app: router(ApiState::new(api.store.clone(), api.clock.clone(), ApiConfig::default())),
         store: api.store.clone(),
         clock: api.clock.clone(),
     };

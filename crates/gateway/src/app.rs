@@ -239,19 +239,15 @@ pub fn sma_config(config: &Config, sim_base: Option<&str>) -> SmaConfig {
 
 /// The API's state from the config.
 pub fn api_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> ApiState {
-    ApiState {
+    ApiState::new(
         store,
         clock,
-        config: ApiConfig {
+        ApiConfig {
             token_ttl: config.api.token_ttl,
             refresh_hint_interval: config.api.refresh_hint_interval,
         },
-        metrics: Some(crate::telemetry::metrics()),
-        executor: None,
-        linker: None,
-        vendor_health: None,
-        webhooks: None,
-    }
+    )
+    .with_metrics(crate::telemetry::metrics())
 }
 
 /// The webhook sender (URL rules and the 5 s deadline) and the dispatcher over `store`.
@@ -364,12 +360,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let (sender, dispatcher) =
         webhooks(&config, Arc::clone(&store), Arc::clone(&clock), rand_seed())?;
-    let mut state = api_state(&config, Arc::clone(&store), Arc::clone(&clock));
-    state.executor = Some(Arc::clone(&executor));
-    state.linker = Some(link_page.clone());
-    state.vendor_health =
-        Some(Arc::new(crate::vendor_health::PollerHealth::new(Arc::clone(&poller))));
-    state.webhooks = Some(sender);
+    let state = api_state(&config, Arc::clone(&store), Arc::clone(&clock))
+        .with_executor(Arc::clone(&executor))
+        .with_linker(link_page.clone())
+        .with_vendor_health(Arc::new(crate::vendor_health::PollerHealth::new(Arc::clone(&poller))))
+        .with_webhooks(sender);
     let server = serve_api(listener, state, Some(link_page), shutdown.clone());
     let poll_task = tokio::spawn(Arc::clone(&poller).run(shutdown.clone().wait()));
     let executor_task = tokio::spawn(Arc::clone(&executor).run(shutdown.clone().wait()));

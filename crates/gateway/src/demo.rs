@@ -366,12 +366,13 @@ impl Demo {
         );
         let (sender, webhooks) =
             app::webhooks(&config, Arc::clone(&store), Arc::clone(&clock), options.seed)?;
-        let mut state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock));
-        state.webhooks = Some(sender);
-        state.executor = Some(Arc::clone(&executor));
-        state.linker = Some(link_page.clone());
-        state.vendor_health =
-            Some(Arc::new(crate::vendor_health::PollerHealth::new(Arc::clone(&poller))));
+        let state = app::api_state(&config, Arc::clone(&store), Arc::clone(&clock))
+            .with_webhooks(sender)
+            .with_executor(Arc::clone(&executor))
+            .with_linker(link_page.clone())
+            .with_vendor_health(Arc::new(crate::vendor_health::PollerHealth::new(Arc::clone(
+                &poller,
+            ))));
         let api_task = app::serve_api(listener, state, Some(link_page), shutdown.clone());
         let stats = poller.stats();
         let mut tasks = vec![sim_task, api_task];

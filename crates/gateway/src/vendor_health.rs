@@ -173,16 +173,10 @@ mod tests {
         oemgate_api::create_client(store.as_ref(), &credentials, "2024-10-01", now)
             .await
             .expect("client");
-        let app = oemgate_api::router(oemgate_api::ApiState {
-            store,
-            clock,
-            config: oemgate_api::ApiConfig::default(),
-            metrics: None,
-            executor: None,
-            linker: None,
-            vendor_health: Some(Arc::new(PollerHealth::new(poller))),
-            webhooks: None,
-        });
+        let app = oemgate_api::router(
+            oemgate_api::ApiState::new(store, clock, oemgate_api::ApiConfig::default())
+                .with_vendor_health(Arc::new(PollerHealth::new(poller))),
+        );
         let call = |request: Request<Body>| {
             let app = app.clone();
             async move {

@@ -183,16 +183,11 @@ mod clients {
         async fn new(prefix: &str) -> Self {
             let store: Arc<dyn Store> =
                 Arc::new(RedisStore::connect(RedisConfig::new(redis_url(), prefix)).await.unwrap());
-            Self(router(ApiState {
+            Self(router(ApiState::new(
                 store,
-                clock: Arc::new(oemgate_core::SystemClock),
-                config: ApiConfig::default(),
-                metrics: None,
-                executor: None,
-                linker: None,
-                vendor_health: None,
-                webhooks: None,
-            }))
+                Arc::new(oemgate_core::SystemClock),
+                ApiConfig::default(),
+            )))
         }
 
         /// The token response's status and access token (if any).

@@ -73,26 +73,17 @@ pub async fn api() -> Api {
         clock.clone(),
         ExecutorConfig::default(),
     );
-    let app = router(ApiState {
-        store: dyn_store,
-        clock: clock.clone(),
-        config: ApiConfig::default(),
-        metrics: None,
-        executor: Some(Arc::new(executor)),
-        linker: None,
-        vendor_health: None,
-        // Loopback allowed: the tests' receivers listen on 127.0.0.1.
-        webhooks: Some(Arc::new(
-            oemgate_webhooks::Sender::new(
-                oemgate_webhooks::UrlPolicy {
-                    allow_insecure_loopback: true,
-                    allowed_hosts: Vec::new(),
-                },
-                std::time::Duration::from_secs(5),
-            )
-            .unwrap(),
-        )),
-    });
+    // Loopback allowed: the tests' receivers listen on 127.0.0.1.
+    let webhooks = oemgate_webhooks::Sender::new(
+        oemgate_webhooks::UrlPolicy { allow_insecure_loopback: true, allowed_hosts: Vec::new() },
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let app = router(
+        ApiState::new(dyn_store, clock.clone(), ApiConfig::default())
+            .with_executor(Arc::new(executor))
+            .with_webhooks(Arc::new(webhooks)),
+    );
     Api { app, store, clock }
 }
 
