@@ -25,6 +25,8 @@
 //! - [`webhooks`]: webhook subscriptions (CRUD and the test delivery); delivery itself is
 //!   `oemgate-webhooks`, whose sender is injected.
 //! - [`body`]: JSON request bodies and the body size limit.
+//! - `resources` (crate-private): the compare-and-set read-modify-write of a store resource,
+//!   retried when another writer got in between, which the resource handlers share.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the route registrations (every
 //!   route is mounted together with its documentation), served at `GET /openapi.json`.
 //!
@@ -57,6 +59,7 @@ pub mod locations;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+mod resources;
 pub mod schedules;
 pub mod smart_charging;
 pub mod statistics;

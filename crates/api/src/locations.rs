@@ -24,7 +24,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, SecondsFormat, Utc};
 use oemgate_core::VendorType;
-use oemgate_store::{PageRequest, ResourceOwner, ResourceRecord, StoreError};
+use oemgate_store::{PageRequest, ResourceOwner, ResourceRecord};
 use serde_json::{Map, Value, json};
 
 use crate::ApiState;
@@ -35,6 +35,7 @@ use crate::devices;
 use crate::openapi::{Op, Routes};
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
+use crate::resources::put_retrying;
 
 /// The resource kind of locations.
 pub const KIND: &str = "location";
@@ -45,9 +46,6 @@ pub const DEVICE_LOCATION_KIND: &str = "device-location";
 const MAX_NAME_BYTES: usize = 200;
 
 const FIELDS: [&str; 4] = ["name", "latitude", "longitude", "timezoneName"];
-
-/// How often a read-modify-write is retried when another writer got in between.
-const WRITE_ATTEMPTS: usize = 5;
 
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -188,8 +186,8 @@ async fn update(
     id: &str,
     body: &Bytes,
 ) -> Result<Json<Value>, Problem> {
-    let fields = fields(body, false)?;
-    for _ in 0..WRITE_ATTEMPTS {
+    let fields = &fields(body, false)?;
+    let record = put_retrying(state, "Location", id, || async move {
         let mut record = get_location(state, client, id).await?;
         if let Value::Object(map) = &mut record.body {
             let changes = [
@@ -205,16 +203,10 @@ async fn update(
             }
         }
         let expected = record.version;
-        match state.store.put_resource(record.clone(), expected).await {
-            Ok(version) => {
-                record.version = version;
-                return Ok(Json(served(&record)));
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(Problem::conflict(format!("Location {id:?} kept changing; retry the request.")))
+        Ok((record, expected))
+    })
+    .await?;
+    Ok(Json(served(&record)))
 }
 
 async fn delete(state: &ApiState, client: &ClientId, id: &str) -> Result<Json<Value>, Problem> {
@@ -304,7 +296,8 @@ async fn set_device_location(
         }
     }
     let now = state.clock.now();
-    for _ in 0..WRITE_ATTEMPTS {
+    let (device, location_id) = (&device, &location_id);
+    put_retrying(state, "Device", device_id, || async move {
         let stored = state.store.get_resource(DEVICE_LOCATION_KIND, device_id).await?;
         let expected = stored.as_ref().map_or(0, |s| s.version);
         let record = ResourceRecord {
@@ -316,13 +309,10 @@ async fn set_device_location(
             version: 0,
             body: json!({ "locationId": location_id, "lastUpdated": timestamp(now) }),
         };
-        match state.store.put_resource(record, expected).await {
-            Ok(_) => return devices::get_one(state, client, device_type, device_id).await,
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(Problem::conflict(format!("Device {device_id:?} kept changing; retry the request.")))
+        Ok((record, expected))
+    })
+    .await?;
+    devices::get_one(state, client, device_type, device_id).await
 }
 
 /// The location routes and the two device location setters.

@@ -53,6 +53,7 @@ use crate::locations;
 use crate::openapi::{Op, Routes};
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
+use crate::resources::put_retrying;
 use crate::smart_charging;
 
 /// The resource kind of schedules.
@@ -63,9 +64,6 @@ const CHARGE_FIELDS: [&str; 6] =
 const TEMPERATURE_FIELDS: [&str; 5] =
     ["targetId", "targetType", "isEnabled", "defaultTargetState", "rules"];
 const FILTER_FIELDS: [&str; 4] = ["hourMinute", "fromTimestamp", "toTimestamp", "weekdays"];
-
-/// How often a read-modify-write is retried when another writer got in between.
-const WRITE_ATTEMPTS: usize = 5;
 
 /// How far ahead `upcomingTransitions` and how far back `changedAt` look.
 const HORIZON_MINUTES: i64 = 7 * 24 * 60;
@@ -459,11 +457,11 @@ async fn update(
     id: &str,
     body: &Bytes,
 ) -> Result<Json<Value>, Problem> {
-    let partial = object(body)?;
+    let partial = &object(body)?;
     let mut union: Vec<&str> = CHARGE_FIELDS.to_vec();
     union.push("defaultTargetState");
-    only_fields(&partial, &union)?;
-    for _ in 0..WRITE_ATTEMPTS {
+    only_fields(partial, &union)?;
+    let record = put_retrying(state, "Schedule", id, || async move {
         let stored = get_schedule(state, client, id).await?;
         let mut merged = stored.body.as_object().cloned().unwrap_or_default();
         merged.remove("id");
@@ -476,13 +474,10 @@ async fn update(
         let fields = validated(state, client, &stored.user_id, &merged).await?;
         let mut record = record_of(id, &stored.user_id, client, state.clock.now(), fields);
         record.created_at = stored.created_at;
-        match state.store.put_resource(record.clone(), stored.version).await {
-            Ok(_) => return Ok(Json(served(&record))),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(Problem::conflict(format!("Schedule {id:?} kept changing; retry the request.")))
+        Ok((record, stored.version))
+    })
+    .await?;
+    Ok(Json(served(&record)))
 }
 
 async fn delete(state: &ApiState, client: &ClientId, id: &str) -> Result<StatusCode, Problem> {

@@ -37,6 +37,7 @@ use crate::auth::ClientId;
 use crate::body::{object, only_fields};
 use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
+use crate::resources::put_retrying;
 use crate::schedules::{self, hour_minute};
 use crate::tariffs;
 
@@ -46,8 +47,6 @@ pub const POLICY_KIND: &str = "smart-charging-policy";
 pub const OVERRIDE_KIND: &str = "smart-override";
 /// The resource kind of smart-charging plans (made by the planner, a later issue).
 pub const PLAN_KIND: &str = "smart-charging-plan";
-
-const WRITE_ATTEMPTS: usize = 5;
 
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -88,12 +87,13 @@ async fn write_policy(
     change: impl Fn(&mut Map<String, Value>),
 ) -> Result<ResourceRecord, Problem> {
     let id = &vehicle.device.id;
-    for _ in 0..WRITE_ATTEMPTS {
+    let change = &change;
+    put_retrying(state, "The policy of vehicle", id, || async move {
         let stored = state.store.get_resource(POLICY_KIND, id).await?;
         let mut body = served_policy(stored.as_ref()).as_object().cloned().unwrap_or_default();
         change(&mut body);
         body.insert("updatedAt".into(), Value::String(timestamp(state.clock.now())));
-        let mut record = ResourceRecord {
+        let record = ResourceRecord {
             kind: POLICY_KIND.to_string(),
             id: id.clone(),
             user_id: vehicle.device.user_id.clone(),
@@ -102,18 +102,9 @@ async fn write_policy(
             version: 0,
             body: Value::Object(body),
         };
-        match state.store.put_resource(record.clone(), stored.map_or(0, |s| s.version)).await {
-            Ok(version) => {
-                record.version = version;
-                return Ok(record);
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(Problem::conflict(format!(
-        "The policy of vehicle {id:?} kept changing; retry the request."
-    )))
+        Ok((record, stored.map_or(0, |s| s.version)))
+    })
+    .await
 }
 
 /// Turns smart charging off for a vehicle whose policy is on (a schedule takes over).

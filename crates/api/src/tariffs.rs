@@ -19,7 +19,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Offset;
-use oemgate_store::{ResourceRecord, StoreError};
+use oemgate_store::ResourceRecord;
 use serde_json::{Map, Value, json};
 
 use crate::ApiState;
@@ -29,6 +29,7 @@ use crate::body::{object, only_fields};
 use crate::locations;
 use crate::openapi::{Op, Routes};
 use crate::problem::Problem;
+use crate::resources::put_retrying;
 use crate::schedules::{hour_minute, hour_minute_field, weekdays_field};
 use crate::statistics::pricing::{RateInterval, RateSchedule};
 
@@ -37,7 +38,6 @@ pub const KIND: &str = "tariff";
 /// The resource kind of a location's tariff schedule (id = location id).
 pub const LOCATION_KIND: &str = "location-tariff";
 
-const WRITE_ATTEMPTS: usize = 5;
 const MINUTES_PER_DAY: i64 = 1440;
 const MINUTES_PER_WEEK: i64 = 7 * MINUTES_PER_DAY;
 
@@ -134,10 +134,10 @@ async fn put_tariff(
     body: &Bytes,
 ) -> Result<StatusCode, Problem> {
     let tariff_id = tariff_id_of(raw_id)?;
-    let rates = rates(body)?;
-    let id = store_id(client, &tariff_id);
-    for _ in 0..WRITE_ATTEMPTS {
-        let stored = state.store.get_resource(KIND, &id).await?;
+    let rates = &rates(body)?;
+    let id = &store_id(client, &tariff_id);
+    put_retrying(state, "Tariff", &tariff_id, || async move {
+        let stored = state.store.get_resource(KIND, id).await?;
         let record = ResourceRecord {
             kind: KIND.to_string(),
             id: id.clone(),
@@ -148,13 +148,10 @@ async fn put_tariff(
             version: 0,
             body: Value::Array(rates.clone()),
         };
-        match state.store.put_resource(record, stored.map_or(0, |s| s.version)).await {
-            Ok(_) => return Ok(StatusCode::NO_CONTENT),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(Problem::conflict(format!("Tariff {tariff_id:?} kept changing; retry the request.")))
+        Ok((record, stored.map_or(0, |s| s.version)))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn tariff(state: &ApiState, client: &ClientId, tariff_id: &str) -> Result<Value, Problem> {
@@ -263,7 +260,8 @@ async fn put_location_tariff(
             json!({ "name": i.name, "weekdays": i.weekdays, "from": clock(i.from), "to": clock(i.to) })
         })
         .collect();
-    for _ in 0..WRITE_ATTEMPTS {
+    let (location, tariff_id, stored_intervals) = (&location, &tariff_id, &stored_intervals);
+    put_retrying(state, "Location", location_id, || async move {
         let stored = state.store.get_resource(LOCATION_KIND, location_id).await?;
         let record = ResourceRecord {
             kind: LOCATION_KIND.to_string(),
@@ -274,13 +272,10 @@ async fn put_location_tariff(
             version: 0,
             body: json!({ "tariffId": tariff_id, "tariffIntervals": stored_intervals }),
         };
-        match state.store.put_resource(record, stored.map_or(0, |s| s.version)).await {
-            Ok(_) => return Ok(StatusCode::NO_CONTENT),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(Problem::conflict(format!("Location {location_id:?} kept changing; retry the request.")))
+        Ok((record, stored.map_or(0, |s| s.version)))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn clock(minutes: u32) -> String {

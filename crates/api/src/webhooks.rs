@@ -23,7 +23,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use oemgate_store::{PageRequest, ResourceOwner, ResourceRecord, StoreError};
+use oemgate_store::{PageRequest, ResourceOwner, ResourceRecord};
 use oemgate_webhooks::model::{self, Authentication, KIND, Webhook};
 use oemgate_webhooks::{Sender, outbox};
 use serde_json::{Map, Value, json};
@@ -35,11 +35,9 @@ use crate::devices;
 use crate::openapi::{Op, Routes};
 use crate::pagination::{PageQuery, Paginated, PaginationCursors};
 use crate::problem::Problem;
+use crate::resources::put_retrying;
 
 const FIELDS: [&str; 5] = ["url", "secret", "events", "apiVersion", "authentication"];
-
-/// How often a read-modify-write is retried when another writer got in between.
-const WRITE_ATTEMPTS: usize = 5;
 
 fn sender(state: &ApiState) -> Result<Arc<Sender>, Problem> {
     state
@@ -236,8 +234,8 @@ async fn update(
     body: &Bytes,
 ) -> Result<Json<Value>, Problem> {
     let sender = sender(state)?;
-    let fields = fields(&sender, body)?;
-    for _ in 0..WRITE_ATTEMPTS {
+    let fields = &fields(&sender, body)?;
+    let stored = put_retrying(state, "Webhook", id, || async move {
         let (record, mut webhook) = webhook_for_client(state, client, id).await?;
         if let Some(url) = &fields.url {
             check_unique(state, client, url, Some(id)).await?;
@@ -257,16 +255,13 @@ async fn update(
         }
         let mut updated = webhook.to_record().map_err(|err| Problem::internal(err.to_string()))?;
         updated.version = record.version;
-        match state.store.put_resource(updated, record.version).await {
-            Ok(_) => {
-                outbox::reactivate(state.store.as_ref(), id, None).await?;
-                return Ok(Json(served(state, &webhook).await?));
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(Problem::conflict(format!("Webhook {id:?} kept changing; retry the request.")))
+        Ok((updated, record.version))
+    })
+    .await?;
+    // The webhook just stored, read back from its record.
+    let webhook = decode(&stored)?;
+    outbox::reactivate(state.store.as_ref(), id, None).await?;
+    Ok(Json(served(state, &webhook).await?))
 }
 
 async fn delete(state: &ApiState, client: &ClientId, id: &str) -> Result<StatusCode, Problem> {
