@@ -70,6 +70,7 @@ pub async fn analyse(
         devices,
         requests,
         quota_used_max,
+        quota_limited: ever_limited,
         setup_wall,
         run_wall,
         cpu,
@@ -97,7 +98,7 @@ pub async fn analyse(
     let changes = demo.sim.world.changes_between(start, horizon);
     let readers = analysis::readers(&demo, &devices);
     let quota_limited: Vec<bool> =
-        devices.iter().map(|d| demo.poller.quota_limited_interval(d).is_some()).collect();
+        devices.iter().map(|d| ever_limited.contains(&d.device.id)).collect();
     let freshness =
         analysis::freshness(&changes, &readers, &devices, &polls, &quota_limited, delays);
     drop(changes);

@@ -166,8 +166,8 @@ pub struct Freshness {
     /// Quota-limited devices that had changes in the run (their changes are reported, not
     /// checked).
     pub quota_limited_devices: u64,
-    /// Every quota-limited device at the end of the run, by vendor: devices whose share of a
-    /// daily quota or of a gateway-wide rate is longer than their context's bound.
+    /// Every quota-limited device, by vendor: devices whose share of a daily quota or of a
+    /// gateway-wide rate was longer than their context's bound at any minute of the run.
     #[serde(default)]
     pub quota_limited_by_vendor: BTreeMap<String, u64>,
     /// Changes of quota-limited devices (not checked).

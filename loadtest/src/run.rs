@@ -121,6 +121,9 @@ pub struct RunData {
     pub requests: BTreeMap<String, VendorTally>,
     /// Highest daily-quota use seen per vendor with a quota.
     pub quota_used_max: BTreeMap<String, f64>,
+    /// Devices the poller held below their context's bound (a quota or gateway-wide rate
+    /// stretched their interval) at any minute of the run.
+    pub quota_limited: std::collections::HashSet<String>,
     /// Wall seconds of setup (simulators, linking, discovery).
     pub setup_wall: f64,
     /// Wall seconds of the simulated run.
@@ -316,6 +319,8 @@ pub async fn run(
     let run_started = Instant::now();
     let mut requests = BTreeMap::new();
     let mut quota_used_max = BTreeMap::new();
+    let mut quota_limited = std::collections::HashSet::new();
+    let steps_per_minute = ((60.0 / tick.as_secs_f64()).round() as u64).max(1);
     let mut tick_wall_ms = Vec::with_capacity(steps as usize);
     let http = reqwest::Client::new();
     for step in 1..=steps {
@@ -330,6 +335,9 @@ pub async fn run(
         demo.executor.tick().await.context("executor tick")?;
         tick_wall_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         actions.step(&demo, &http, clock.now(), tick).await?;
+        if step % steps_per_minute == 0 || step == steps {
+            sample_quota_limited(&demo, &devices, &mut quota_limited);
+        }
         if step % steps_per_hour == 0 || step == steps {
             drain_requests(&demo, &options.prices, &mut requests);
             sample_quota(&demo, &mut quota_used_max);
@@ -361,6 +369,7 @@ pub async fn run(
         devices,
         requests,
         quota_used_max,
+        quota_limited,
         setup_wall,
         run_wall,
         cpu,
@@ -369,6 +378,21 @@ pub async fn run(
         tick_wall_ms,
         actions,
     })
+}
+
+/// Adds the devices whose interval a quota or a gateway-wide rate stretches now. Sampled
+/// every simulated minute: a device limited for part of the day is limited, even if the plan
+/// can pay for its bound again by the end of the run.
+fn sample_quota_limited(
+    demo: &Demo,
+    devices: &[DeviceRecord],
+    into: &mut std::collections::HashSet<String>,
+) {
+    for d in devices {
+        if !into.contains(&d.device.id) && demo.poller.quota_limited_interval(d).is_some() {
+            into.insert(d.device.id.clone());
+        }
+    }
 }
 
 fn sample_quota(demo: &Demo, into: &mut BTreeMap<String, f64>) {
