@@ -139,6 +139,15 @@ mod tests {
         assert_eq!(s(p.next_due(now(), VendorType::Meter, PollContext::ActionPending, 0.5)), 10);
         let two = FixedPolicy::every(Duration::from_secs(120), Duration::from_secs(10));
         assert_eq!(s(two.next_due(now(), VendorType::Inverter, PollContext::Default, 0.9)), 120);
+        // What the quota and rate plans count as demand is the policy's own interval.
+        assert_eq!(
+            PollPolicy::interval(&p, VendorType::Vehicle, PollContext::Sleeping),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            PollPolicy::interval(&p, VendorType::Meter, PollContext::ActionPending),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

@@ -168,6 +168,14 @@ pub trait PollPolicy: Send + Sync + std::fmt::Debug {
         context: PollContext,
         jitter_unit: f64,
     ) -> DateTime<Utc>;
+
+    /// The interval the policy asks for a device of `device_type` in `context`, without
+    /// jitter: what the quota and rate plans count as the device's demand. By default the
+    /// time to [`Self::next_due`] with no jitter.
+    fn interval(&self, device_type: VendorType, context: PollContext) -> Duration {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        (self.next_due(at, device_type, context, 0.0) - at).to_std().unwrap_or_default()
+    }
 }
 
 /// The adaptive policy: the interval follows the device's context ([`Planner::next_due`]).
@@ -198,6 +206,15 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_policy_interval_of_the_planner_is_its_context_interval() {
+        let planner = Planner::new(PlannerConfig::default());
+        for context in PollContext::ALL {
+            let policy: &dyn PollPolicy = &planner;
+            assert_eq!(policy.interval(VendorType::Meter, context), planner.interval(context));
+        }
     }
 
     #[test]

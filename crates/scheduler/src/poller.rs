@@ -843,7 +843,9 @@ impl Poller {
         let gate = self.gates.get(&record.vendor)?;
         let adapter = self.adapters.get(&record.vendor)?;
         let demand = Demand {
-            interval: self.planner.interval(context),
+            // The policy's own interval: a fixed policy wants more than the adaptive
+            // planner, and a plan that counted less would leave the excess to queue.
+            interval: self.policy.interval(record.device.device_type, context),
             cost: adapter.poll_cost(record.device.device_type),
             context,
         };
