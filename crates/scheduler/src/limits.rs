@@ -167,7 +167,8 @@ pub struct VendorGate {
     holds: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Per rate key: the end of the slots handed to polls the per-minute rate held back.
     rate_queue: Mutex<HashMap<String, DateTime<Utc>>>,
-    /// What each device sharing a daily-quota key asks for, and what it was granted.
+    /// The interval plans, by plan key (a daily-quota key, or [`RATE_PLAN`] for a
+    /// gateway-wide rate): what each device counted against it asks for, and was granted.
     quota_devices: Mutex<HashMap<String, QuotaMembers>>,
     breaker: Mutex<Breaker>,
     errors: Mutex<crate::error_rate::ErrorRate>,
@@ -323,10 +324,8 @@ impl VendorGate {
             if let Ok(Err(not_until)) = rate.check_key_n(&rate_key.to_string(), cost) {
                 let earliest = not_until.earliest_possible().to_datetime();
                 let until = if queued && self.limits.rate_scope == QuotaScope::Key {
-                    let step =
-                        per_request(60.0 / f64::from(self.limits.requests_per_minute.max(1)));
                     let steps = i32::try_from(cost.get()).unwrap_or(i32::MAX);
-                    reserve(&self.rate_queue, rate_key, earliest, step * steps)
+                    reserve(&self.rate_queue, rate_key, earliest, self.rate_step() * steps)
                 } else {
                     earliest
                 };
@@ -392,7 +391,7 @@ impl VendorGate {
         if overflow == 0 {
             return;
         }
-        let period = per_request(60.0 / f64::from(self.limits.requests_per_minute.max(1)));
+        let period = self.rate_step();
         let entry = holds.entry(key).or_insert(now);
         let base = if *entry > now {
             *entry
@@ -401,6 +400,12 @@ impl VendorGate {
         };
         let paid = base + period * i32::try_from(overflow).unwrap_or(i32::MAX);
         *entry = paid.max(now + chrono::Duration::seconds(60));
+    }
+
+    /// The time one request takes of the per-minute rate (whole milliseconds, rounded up).
+    fn rate_step(&self) -> chrono::Duration {
+        let seconds = 60.0 / f64::from(self.limits.requests_per_minute.max(1));
+        chrono::Duration::milliseconds((seconds * 1000.0).ceil() as i64)
     }
 
     /// Holds `rate_key` until `until`: nothing more is sent against it before then.
@@ -560,11 +565,6 @@ impl VendorGate {
             .filter(|c| c.day == now.date_naive())
             .map_or(0, |c| c.used)
     }
-}
-
-/// The time one request takes of a limit's sustained rate.
-fn per_request(seconds: f64) -> chrono::Duration {
-    chrono::Duration::milliseconds((seconds * 1000.0).ceil() as i64)
 }
 
 /// A slot for a poll the per-minute rate held back: the earliest time the rate allows, or,
