@@ -109,16 +109,17 @@ pub async fn analyse(
     let quota_limited_vendors = freshness.quota_limited_by_vendor.keys().cloned().collect();
 
     // Polls and the context mix.
+    let by = |key: fn(&(String, &'static str)) -> String| {
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        for (k, n) in &deferred {
+            *out.entry(key(k)).or_default() += n;
+        }
+        out
+    };
     let mut poll_report = Polls {
         deferred: deferred.values().sum(),
-        deferred_by_reason: deferred.iter().fold(BTreeMap::new(), |mut acc, ((_, r), n)| {
-            *acc.entry((*r).to_string()).or_default() += n;
-            acc
-        }),
-        deferred_by_vendor: deferred.iter().fold(BTreeMap::new(), |mut acc, ((v, _), n)| {
-            *acc.entry(v.clone()).or_default() += n;
-            acc
-        }),
+        deferred_by_reason: by(|(_, reason)| (*reason).to_string()),
+        deferred_by_vendor: by(|(vendor, _)| vendor.clone()),
         ..Polls::default()
     };
     let mut summary = RunSummary { hours, quota_limited_vendors, ..RunSummary::default() };
@@ -139,18 +140,12 @@ pub async fn analyse(
             *mix.entry(context).or_default() += ms;
         }
     }
-    let limited: std::collections::HashSet<&str> = devices
-        .iter()
-        .zip(&quota_limited)
-        .filter(|(_, limited)| **limited)
-        .map(|(d, _)| d.device.id.as_str())
-        .collect();
     let every = Duration::from_secs(300);
     let data_age = analysis::data_age(&polls, &|_| true, start, end, every);
     let data_age_bound_keeping =
-        analysis::data_age(&polls, &|id| !limited.contains(id), start, end, every);
+        analysis::data_age(&polls, &|id| !ever_limited.contains(id), start, end, every);
     let data_age_quota_limited =
-        analysis::data_age(&polls, &|id| limited.contains(id), start, end, every);
+        analysis::data_age(&polls, &|id| ever_limited.contains(id), start, end, every);
     drop(polls);
 
     // Requests and money.
